@@ -1,0 +1,87 @@
+/*
+ * cli: the command line. One table of commands (cli.c), one file per command group
+ * (cmd_*.c). Only this layer prints to stdout and turns error codes into exit codes.
+ *
+ * Every command receives a struct app holding the global options and, on demand, the
+ * loaded config, the opened repository and its lock.
+ */
+#ifndef DRK_CLI_CLI_H
+#define DRK_CLI_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conf;
+struct repo;
+struct repo_lock;
+
+struct app {
+    const char *repo_url;    /* --repo */
+    const char *storage;     /* --storage NAME */
+    const char *config_path; /* --config */
+    bool quiet;
+    bool json;
+    int verbose;
+    bool progress; /* draw progress: stdout and stderr are TTYs and not quiet/json */
+    unsigned threads;
+    struct conf *conf;
+    const char *repo_section; /* [repository "NAME"] in use, or NULL */
+    struct repo *repo;
+    struct repo_lock *lock;
+    const char *command; /* "backup create", for locks and messages */
+};
+
+/* Options every command accepts (after the command too): --repo, --storage, --config,
+ * --json, --quiet, --verbose, --help. */
+enum {
+    OPT_REPO = 1000,
+    OPT_STORAGE,
+    OPT_CONFIG,
+    OPT_JSON,
+    OPT_QUIET,
+    OPT_VERBOSE,
+    OPT_HELP,
+    OPT_FIRST_COMMAND_OPTION, /* commands number their own options from here */
+};
+
+#define COMMON_LONG_OPTIONS                                                                        \
+    { "repo", required_argument, NULL, OPT_REPO }, { "storage", required_argument, NULL, OPT_STORAGE }, \
+        { "config", required_argument, NULL, OPT_CONFIG }, { "json", no_argument, NULL, OPT_JSON }, \
+        { "quiet", no_argument, NULL, OPT_QUIET }, { "verbose", no_argument, NULL, OPT_VERBOSE },   \
+        { "help", no_argument, NULL, OPT_HELP }
+
+/* Handle a common option; returns 1 if it was one, 0 if not. --help prints usage. */
+int app_common_option(struct app *app, int c, const char *arg, const char *usage);
+
+/* Parse argv[1..] with getopt_long after resetting getopt; calls fn for each command
+ * option; leaves positional arguments in *rest. Returns 0, DRK_EUSAGE, or 1 when --help
+ * was handled (caller returns 0). */
+typedef int (*app_opt_fn)(struct app *app, void *ctx, int c, const char *arg);
+int app_parse(struct app *app, int argc, char **argv, const struct option *cmd_opts,
+              const char *usage, app_opt_fn fn, void *ctx, int *first_arg);
+
+/* After a command's options are parsed: log level, progress display. */
+void app_apply_output(struct app *app);
+int app_load_config(struct app *app);
+/* Open the repository selected by --repo/--storage/$DRKIT_REPOSITORY/config (and lock it:
+ * lock 0 none, 1 shared, 2 exclusive). */
+int app_open_repo(struct app *app, int lock);
+/* Where the repository is, and which config section describes it (may be NULL). */
+int app_repo_location(struct app *app, const char **location_out);
+/* The passphrase, from $DRKIT_PASSWORD_FILE, password-file/-command in the config,
+ * $DRKIT_PASSWORD or a TTY prompt (twice when confirm). Caller frees with app_free_secret. */
+int app_passphrase(struct app *app, bool confirm, char **out, size_t *len);
+void app_free_secret(char *s, size_t len);
+void app_close(struct app *app);
+
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_main(int argc, char **argv);
+
+/* Commands */
+int cmd_init(struct app *app, int argc, char **argv);
+int cmd_backup(struct app *app, int argc, char **argv);
+int cmd_version(struct app *app, int argc, char **argv);
+int cmd_help(struct app *app, int argc, char **argv);
+
+#endif

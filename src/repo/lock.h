@@ -1,0 +1,50 @@
+/*
+ * lock: repository locks. Commands that add or read data (backup, restore, test, check)
+ * take a shared lock; commands that remove data (prune, delete) take an exclusive one.
+ * A lock is a plaintext JSON file locks/<random id>:
+ *
+ *   {"time":"<rfc3339>","exclusive":false,"hostname":"h","username":"u","pid":123,
+ *    "process_start":4567,"command":"backup create"}
+ *
+ * It is refreshed (rewritten under a new id, the old one deleted) every LOCK_REFRESH
+ * seconds while held. A lock is stale when its time is older than LOCK_STALE seconds, or
+ * when it was taken on this host by a process that no longer exists (pid gone, or reused
+ * by a process with another start time), so a crashed drkit never leaves a lock that
+ * needs a human. Stale locks are ignored (and removed by `drkit unlock`).
+ */
+#ifndef DRK_REPO_LOCK_H
+#define DRK_REPO_LOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/datetime.h"
+
+struct repo;
+struct repo_lock;
+
+#define LOCK_REFRESH 300
+#define LOCK_STALE   1800
+
+struct lock_info {
+    char *id;
+    char *hostname, *username, *command;
+    long pid;
+    uint64_t process_start;
+    struct dt time;
+    bool exclusive;
+    bool stale;
+    bool damaged; /* could not be parsed */
+};
+
+/* DRK_ELOCKED (message says who holds it and since when) if a live conflicting lock
+ * exists. `command` is recorded for others to see. */
+int lock_acquire(struct repo *repo, bool exclusive, const char *command, struct repo_lock **out);
+void lock_release(struct repo_lock *l); /* NULL ok */
+
+/* All lock files, parsed; caller frees with lock_info_free. */
+int lock_list(struct repo *repo, struct lock_info **out, size_t *n);
+void lock_info_free(struct lock_info *v, size_t n);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * storage: one interface to the places a repository lives (STYLE #9). Storage knows
+ * nothing of repositories: it stores named objects ("data/ab/ab12...", "config") and
+ * lists, reads, stats and deletes them.
+ *
+ * Callers use the stor_* wrappers, never the vtable: the wrappers add retries with
+ * backoff for retryable errors and one aggregated message.
+ *
+ * Guarantees every backend gives:
+ *  - an object is either absent or complete (written under a temporary name, then moved);
+ *  - STOR_PUT_EXCL fails with DRK_EEXIST if the object exists (atomic create);
+ *  - names starting with '.' are internal and never listed.
+ */
+#ifndef DRK_STORAGE_STORAGE_H
+#define DRK_STORAGE_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+enum stor_put_flags {
+    STOR_PUT_EXCL = 1, /* fail with DRK_EEXIST if the object exists */
+};
+
+/* Called once per object; return non-zero to stop the listing with that code. */
+typedef int (*stor_list_cb)(void *arg, const char *name, uint64_t size);
+
+/* A staging file: written locally, then committed under its final name. */
+struct stor_tmp {
+    int fd;
+    char *path; /* NULL when the file has no name yet (O_TMPFILE) */
+    void *be_data;
+};
+
+struct stor_ops {
+    unsigned version; /* 1 */
+    const char *scheme;
+    int (*open)(void **out, const char *location);
+    void (*close)(void *be);
+    /* Create the location and its fixed layout (init). DRK_EEXIST if it holds a repository. */
+    int (*create)(void *be, const char *const *dirs);
+    int (*put)(void *be, const char *key, const void *data, size_t len, unsigned flags);
+    /* DRK_ENOTFOUND if missing; DRK_ETOOBIG past max (0: no max). */
+    int (*get)(void *be, const char *key, struct buf *out, size_t max);
+    /* Exactly len bytes at off; short objects are DRK_EIO. */
+    int (*get_range)(void *be, const char *key, uint64_t off, size_t len, void *dst);
+    /* Every object below dir (recursively); names are relative to dir. */
+    int (*list)(void *be, const char *dir, stor_list_cb cb, void *arg);
+    int (*del)(void *be, const char *key);
+    int (*stat)(void *be, const char *key, uint64_t *size);
+    int (*tmp_open)(void *be, struct stor_tmp *out);
+    /* fsync + move into place under key; the tmp is consumed whatever the outcome. */
+    int (*tmp_commit)(void *be, struct stor_tmp *tmp, const char *key);
+    void (*tmp_discard)(void *be, struct stor_tmp *tmp);
+    /* Make committed objects durable (e.g. fsync the directories they went into). */
+    int (*sync)(void *be);
+};
+
+struct stor {
+    const struct stor_ops *ops;
+    void *be;
+    char *location; /* for messages: the path or URL */
+};
+
+/* Open storage for a location: a path (or file:// URL) for local storage. */
+int stor_open(struct stor **out, const char *location);
+void stor_close(struct stor *s);
+
+int stor_create(struct stor *s, const char *const *dirs);
+int stor_put(struct stor *s, const char *key, const void *data, size_t len, unsigned flags);
+int stor_get(struct stor *s, const char *key, struct buf *out, size_t max);
+int stor_get_range(struct stor *s, const char *key, uint64_t off, size_t len, void *dst);
+int stor_list(struct stor *s, const char *dir, stor_list_cb cb, void *arg);
+int stor_del(struct stor *s, const char *key);
+int stor_stat(struct stor *s, const char *key, uint64_t *size);
+int stor_tmp_open(struct stor *s, struct stor_tmp *out);
+int stor_tmp_commit(struct stor *s, struct stor_tmp *tmp, const char *key);
+void stor_tmp_discard(struct stor *s, struct stor_tmp *tmp);
+int stor_sync(struct stor *s);
+
+extern const struct stor_ops stor_local_ops;
+
+#endif
