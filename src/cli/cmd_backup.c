@@ -92,8 +92,13 @@ snapshot_json(const struct snapshot *s, bool full)
         json_object_set_new(j, "end_time", json_string(end));
         json_object_set_new(j, "program", json_string(s->program ? s->program : ""));
         if (s->has_files) {
+            json_t *ex = json_array();
             id_to_hex(&s->files_tree, hex);
             json_object_set_new(j, "tree", json_string(hex));
+            for (size_t i = 0; i < s->excludes.n; i++)
+                json_array_append_new(ex, out_json_bytes(s->excludes.v[i],
+                                                         strlen(s->excludes.v[i])));
+            json_object_set_new(j, "excludes", ex);
         }
     }
     return j;

@@ -21,7 +21,7 @@
 #include "util/banned.h"
 
 static const char restore_usage[] =
-    "usage: drkit backup restore ID --target=DIR|NAME [--include=PATH]... [--delta]\n"
+    "usage: drkit backup restore ID --target=DIR|NAME [--include=PATH]... [--delta [--delete]]\n"
     "                            [--numeric-owner] [--json] [--quiet]\n"
     "       drkit backup restore ID --delta        (in place: original paths under /)\n"
     "\n"
@@ -30,17 +30,19 @@ static const char restore_usage[] =
     "  --include=PATH     restore only PATH (original, absolute) and what is below it\n"
     "  --delta            rewrite only files whose content differs (checked by hashing what\n"
     "                     is on disk); without --target it restores in place\n"
+    "  --delete           with --delta: remove files and directories the snapshot does\n"
+    "                     not have, inside the restored paths (ransomware leftovers)\n"
     "  --numeric-owner    restore the stored uid/gid even where the names exist here\n"
     "\n"
     "Existing files in the target are replaced. Nothing is ever written through a symlink.\n"
     "Exit 4 if damaged data was found (those files are named and not written).\n";
 
-enum { OPT_TARGET = OPT_FIRST_COMMAND_OPTION, OPT_INCLUDE, OPT_DELTA, OPT_NUMERIC };
+enum { OPT_TARGET = OPT_FIRST_COMMAND_OPTION, OPT_INCLUDE, OPT_DELTA, OPT_NUMERIC, OPT_DELETE };
 
 struct restore_ctx {
     const char *target;
     VEC(const char *) includes;
-    bool delta, numeric;
+    bool delta, numeric, delete_extra;
 };
 
 static int
@@ -63,6 +65,9 @@ restore_opt(struct app *app, void *arg, int c, const char *val)
         return 0;
     case OPT_NUMERIC:
         rc->numeric = true;
+        return 0;
+    case OPT_DELETE:
+        rc->delete_extra = true;
         return 0;
     }
     return cli_usage_error(restore_usage, "unknown option");
@@ -96,6 +101,7 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
         { "include", required_argument, NULL, OPT_INCLUDE },
         { "delta", no_argument, NULL, OPT_DELTA },
         { "numeric-owner", no_argument, NULL, OPT_NUMERIC },
+        { "delete", no_argument, NULL, OPT_DELETE },
         { NULL, 0, NULL, 0 },
     };
     struct restore_ctx rc;
@@ -144,6 +150,10 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
         }
         target = "/";
     }
+    if (rc.delete_extra && !rc.delta) {
+        r = cli_usage_error(restore_usage, "--delete goes with --delta");
+        goto out;
+    }
     target_abs = fs_abspath(target);
     for (size_t i = 0; i < rc.includes.n; i++)
         vec_push(&includes, fs_abspath(rc.includes.v[i]));
@@ -157,6 +167,7 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
     fo.includes = (const char *const *)includes.v;
     fo.nincludes = includes.n;
     fo.delta = rc.delta;
+    fo.delete_extra = rc.delete_extra;
     fo.numeric_owner = rc.numeric;
     fo.threads = app->threads;
     memset(&prog, 0, sizeof(prog));
@@ -180,11 +191,11 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
                                 "error",
                                 out_json_bytes(res.errors.v[i].message,
                                                strlen(res.errors.v[i].message))));
-        out_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}",
+        out_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}",
                            "snapshot", s->name, "id", s->id, "target", target_abs,
                            "files_written", (json_int_t)res.files_written, "files_unchanged",
                            (json_int_t)res.files_unchanged, "dirs", (json_int_t)res.dirs,
-                           "links", (json_int_t)res.links, "bytes_written",
+                           "links", (json_int_t)res.links, "deleted", (json_int_t)res.deleted, "bytes_written",
                            (json_int_t)res.bytes_written, "integrity_errors",
                            (json_int_t)res.integrity_errors, "io_errors",
                            (json_int_t)res.io_errors, "unsafe_errors",
@@ -198,6 +209,8 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
         printf("restored %s to %s: %s files written", s->name, target_abs, files);
         if (rc.delta)
             printf(" (%llu unchanged, left as they were)", (unsigned long long)res.files_unchanged);
+        if (rc.delete_extra)
+            printf(", %llu extra entries deleted", (unsigned long long)res.deleted);
         printf(", %s, %llu dirs, in %s\n", bytes, (unsigned long long)res.dirs, dur);
     }
     if (res.integrity_errors || res.unsafe_errors)

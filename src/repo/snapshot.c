@@ -37,6 +37,9 @@ snap_release(struct snapshot *s)
     for (size_t i = 0; i < s->paths.n; i++)
         free(s->paths.v[i]);
     vec_free(&s->paths);
+    for (size_t i = 0; i < s->excludes.n; i++)
+        free(s->excludes.v[i]);
+    vec_free(&s->excludes);
     for (size_t i = 0; i < s->errors.n; i++) {
         free(s->errors.v[i].path);
         free(s->errors.v[i].message);
@@ -89,6 +92,7 @@ snap_encode(const struct snapshot *s, char **json_out)
 {
     char t0[DT_RFC3339_MAX], t1[DT_RFC3339_MAX], hex[ID_HEX_LEN + 1];
     json_t *j, *tags = json_array(), *paths = json_array(), *errors = json_array();
+    json_t *excludes = json_array();
 
     dt_format_rfc3339(&s->time, t0);
     dt_format_rfc3339(&s->end_time, t1);
@@ -96,6 +100,8 @@ snap_encode(const struct snapshot *s, char **json_out)
         json_array_append_new(tags, jstr(s->tags.v[i]));
     for (size_t i = 0; i < s->paths.n; i++)
         json_array_append_new(paths, jstr(s->paths.v[i]));
+    for (size_t i = 0; i < s->excludes.n; i++)
+        json_array_append_new(excludes, jstr(s->excludes.v[i]));
     for (size_t i = 0; i < s->errors.n; i++)
         json_array_append_new(errors, json_pack("{s:o, s:o}", "path", jstr(s->errors.v[i].path),
                                                 "error", jstr(s->errors.v[i].message)));
@@ -109,10 +115,11 @@ snap_encode(const struct snapshot *s, char **json_out)
     if (s->has_files) {
         id_to_hex(&s->files_tree, hex);
         json_object_set_new(j, "files",
-                            json_pack("{s:s, s:o, s:o}", "tree", hex, "paths", paths, "errors",
-                                      errors));
+                            json_pack("{s:s, s:o, s:o, s:o}", "tree", hex, "paths", paths,
+                                      "excludes", excludes, "errors", errors));
     } else {
         json_decref(paths);
+        json_decref(excludes);
         json_decref(errors);
     }
     json_object_set_new(j, "stats", stats_json(&s->stats));
@@ -182,6 +189,12 @@ snap_decode(struct snapshot *s, const void *data, size_t len)
         {
             if (json_is_string(v))
                 vec_push(&s->paths, xstrdup(json_string_value(v)));
+        }
+        arr = json_object_get(files, "excludes");
+        json_array_foreach(arr, i, v)
+        {
+            if (json_is_string(v))
+                vec_push(&s->excludes, xstrdup(json_string_value(v)));
         }
         arr = json_object_get(files, "errors");
         json_array_foreach(arr, i, v)

@@ -47,6 +47,7 @@ struct snapshot {
     VEC(char *) tags;
     char parent[ID_HEX_LEN + 1]; /* "" if none */
     VEC(char *) paths;
+    VEC(char *) excludes; /* patterns the backup skipped (restore --delete spares them) */
     bool has_files;
     struct blob_id files_tree;
     bool partial;

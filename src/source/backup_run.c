@@ -100,6 +100,8 @@ backup_run(struct repo *repo, const struct backup_run_opts *o, struct backup_pro
         vec_push(&snap->tags, xstrdup(o->tags[i]));
     for (size_t i = 0; i < o->npaths; i++)
         vec_push(&snap->paths, xstrdup(o->paths[i]));
+    for (size_t i = 0; i < o->nexcludes; i++)
+        vec_push(&snap->excludes, xstrdup(o->excludes[i]));
 
     if ((r = repo_load_index(repo)) != 0)
         return r;

@@ -1,6 +1,7 @@
 /* files_restore: safe, parallel restore of a snapshot's files (see files_restore.h). */
 #include "source/files_restore.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include "repo/repo.h"
 #include "repo/snapshot.h"
 #include "repo/tree.h"
+#include "source/files_backup.h"
 #include "source/fsmeta.h"
 #include "util/err.h"
 #include "util/fs.h"
@@ -54,11 +56,14 @@ struct hl_slot {
 struct worker_state {
     struct blob_codec codec;
     struct buf plain;
+    struct blob_id last; /* the blob in plain (runs of one blob: zeros of sparse files) */
+    bool have_last;
     unsigned char *cmpbuf; /* delta comparison buffer */
 };
 
 struct restorer {
     struct repo *repo;
+    const struct snapshot *snap;
     const struct files_restore_opts *o;
     struct restore_progress *prog;
     struct restore_result *res;
@@ -313,7 +318,16 @@ file_job(void *arg, unsigned worker)
         goto done;
     }
     for (uint32_t i = 0; i < n->ncontent; i++) {
-        r = blob_read(&ws->codec, R->repo, &n->content[i], BLOB_DATA, &ws->plain);
+        if (ws->have_last && !memcmp(ws->last.b, n->content[i].b, ID_LEN)) {
+            r = 0; /* verified when it was read */
+        } else {
+            ws->have_last = false;
+            r = blob_read(&ws->codec, R->repo, &n->content[i], BLOB_DATA, &ws->plain);
+            if (r == 0) {
+                ws->last = n->content[i];
+                ws->have_last = true;
+            }
+        }
         if (r) {
             drk_err_wrap(r, "cannot restore '%s'", j->orig);
             report(R, r == DRK_EIO ? RESTORE_ERR_IO : RESTORE_ERR_INTEGRITY, j->orig,
@@ -539,10 +553,72 @@ load_rtree(struct restorer *R, const struct blob_id *id, const char *orig)
     return rt;
 }
 
+/* Is orig at or below one of the paths the snapshot backed up? */
+static bool
+within_backed(const struct snapshot *snap, const char *orig)
+{
+    size_t lo = strlen(orig);
+    for (size_t i = 0; i < snap->paths.n; i++) {
+        const char *p = snap->paths.v[i];
+        size_t lp = strlen(p);
+        if (lp == 1 && p[0] == '/')
+            return true;
+        if (lo >= lp && !memcmp(orig, p, lp) && (orig[lp] == '\0' || orig[lp] == '/'))
+            return true;
+    }
+    return false;
+}
+
+/* Remove the entries of dfd that tree t does not hold (--delete). Runs before the
+ * directory's own entries are written, so nothing restored is touched. */
+static void
+delete_extra(struct restorer *R, int dfd, const char *orig_dir, const struct tree *t)
+{
+    int fd2 = dup(dfd);
+    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+    struct dirent *de;
+    if (!d) {
+        if (fd2 >= 0)
+            close(fd2);
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        char *orig;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (tree_find(t, de->d_name, strlen(de->d_name)))
+            continue;
+        if (!strncmp(de->d_name, ".drkit-restore-", 15))
+            continue; /* a file job's temporary file */
+        orig = join(orig_dir, de->d_name);
+        if (files_excluded((const char *const *)R->snap->excludes.v, R->snap->excludes.n, orig,
+                           de->d_name)) {
+            free(orig); /* left out of the backup on purpose: not ours to delete */
+            continue;
+        }
+        if (fs_remove_at(dirfd(d), de->d_name) != 0) {
+            drk_err_errno(DRK_EIO, errno, "cannot delete '%s'", orig);
+            report(R, RESTORE_ERR_IO, orig, drk_err_msg());
+        } else {
+            log_detail("deleted '%s' (not in the snapshot)", orig);
+            R->res->deleted++;
+        }
+        free(orig);
+    }
+    closedir(d);
+}
+
 static void
 restore_dir(struct restorer *R, int dfd, const char *orig_dir, const char *rel_dir,
             struct rtree *rt, int depth)
 {
+    bool dir_all, dir_way;
+    include_state(R->o, orig_dir, &dir_all, &dir_way);
+    /* Only inside what the backup took in full: the directories on the way to a backed-up
+     * path (/, /var, ...) hold much the snapshot never saw, and must not lose it. */
+    if (R->o->delete_extra && dir_all && within_backed(R->snap, orig_dir))
+        delete_extra(R, dfd, orig_dir, &rt->t);
+
     for (size_t i = 0; i < rt->t.n && !sig_interrupted(); i++) {
         const struct node *n = &rt->t.nodes[i];
         char *orig = join(orig_dir, n->name), *rel = join(rel_dir, n->name);
@@ -708,6 +784,7 @@ files_restore(struct repo *repo, const struct snapshot *snap, const struct files
         return r;
     memset(&R, 0, sizeof(R));
     R.repo = repo;
+    R.snap = snap;
     R.o = o;
     R.prog = prog;
     R.res = res;

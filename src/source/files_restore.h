@@ -31,6 +31,8 @@ struct files_restore_opts {
     const char *const *includes;     /* original absolute paths (or globs) to restore; */
     size_t nincludes;                /* none: everything */
     bool delta;                      /* rewrite only files whose content differs */
+    bool delete_extra;               /* remove what the snapshot does not have (in directories
+                                        restored in full) */
     bool numeric_owner;              /* restore uid/gid numbers even if names exist here */
     unsigned threads;
 };
@@ -54,6 +56,7 @@ struct restore_error {
 
 struct restore_result {
     uint64_t files_written, files_unchanged, dirs, links, others, bytes_written;
+    uint64_t deleted; /* entries removed by delete_extra */
     uint64_t integrity_errors, io_errors, unsafe_errors;
     VEC(struct restore_error) errors; /* the first RESTORE_ERRORS_KEPT */
 };
