@@ -20,6 +20,8 @@ struct pool {
     struct pool_job *q;
     size_t cap, head, count;
     unsigned nthreads, busy;
+    unsigned idle_waiting;     /* workers blocked on not_empty */
+    unsigned producers_waiting; /* pool_add callers blocked on not_full */
     int stop;
     pthread_t *threads;
 };
@@ -38,15 +40,21 @@ worker_main(void *arg)
     pthread_mutex_lock(&p->mu);
     for (;;) {
         struct pool_job job;
-        while (p->count == 0 && !p->stop)
+        while (p->count == 0 && !p->stop) {
+            p->idle_waiting++;
             pthread_cond_wait(&p->not_empty, &p->mu);
+            p->idle_waiting--;
+        }
         if (p->count == 0 && p->stop)
             break;
         job = p->q[p->head];
         p->head = (p->head + 1) % p->cap;
         p->count--;
         p->busy++;
-        pthread_cond_signal(&p->not_full);
+        /* Wake a blocked producer only once the queue has drained to half: waking it for
+         * every slot makes producer and workers ping-pong on a full queue. */
+        if (p->producers_waiting && p->count <= p->cap / 2)
+            pthread_cond_broadcast(&p->not_full);
         pthread_mutex_unlock(&p->mu);
         job.fn(job.arg, ws.index);
         pthread_mutex_lock(&p->mu);
@@ -91,15 +99,19 @@ enqueue_locked(struct pool *p, pool_fn fn, void *arg)
     p->q[tail].fn = fn;
     p->q[tail].arg = arg;
     p->count++;
-    pthread_cond_signal(&p->not_empty);
+    if (p->idle_waiting) /* no system call when every worker is busy anyway */
+        pthread_cond_signal(&p->not_empty);
 }
 
 void
 pool_add(struct pool *p, pool_fn fn, void *arg)
 {
     pthread_mutex_lock(&p->mu);
-    while (p->count == p->cap)
+    while (p->count == p->cap) {
+        p->producers_waiting++;
         pthread_cond_wait(&p->not_full, &p->mu);
+        p->producers_waiting--;
+    }
     enqueue_locked(p, fn, arg);
     pthread_mutex_unlock(&p->mu);
 }
