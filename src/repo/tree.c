@@ -166,8 +166,19 @@ rd_str(struct rd *r, struct arena *a, size_t len)
     return p ? arena_strndup(a, (const char *)p, len) : NULL;
 }
 
+static int decode_nodes(struct tree *out, const void *data, size_t len);
+
 int
 tree_decode(struct tree *out, const void *data, size_t len)
+{
+    int r = decode_nodes(out, data, len);
+    if (r)
+        tree_release(out); /* a failed decode leaves nothing to free */
+    return r;
+}
+
+static int
+decode_nodes(struct tree *out, const void *data, size_t len)
 {
     struct rd r;
     uint32_t version, count;
@@ -279,7 +290,6 @@ tree_load(struct tree *out, struct blob_codec *c, struct repo *repo, const struc
         char hex[ID_HEX_LEN + 1];
         id_to_hex(id, hex);
         drk_err_wrap(r, "tree %.16s", hex);
-        tree_release(out);
     }
     buf_release(&plain);
     return r;

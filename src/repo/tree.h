@@ -91,6 +91,7 @@ void tree_release(struct tree *t);
 struct node *tree_add_node(struct tree *t);
 void tree_sort(struct tree *t);
 int tree_encode(const struct tree *t, struct buf *out);
+/* On failure out is released (nothing to free). */
 int tree_decode(struct tree *out, const void *data, size_t len);
 /* Binary search by name. */
 const struct node *tree_find(const struct tree *t, const char *name, size_t len);

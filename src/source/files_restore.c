@@ -708,13 +708,13 @@ make_links(struct restorer *R)
         } else if (linkat(ffd, fbase, tfd, tbase, 0) != 0) {
             struct stat a, b;
             int e = errno;
-            if (e == EEXIST && fstatat(ffd, fbase, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
-                fstatat(tfd, tbase, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
-                a.st_dev == b.st_dev) {
+            bool both = e == EEXIST && fstatat(ffd, fbase, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+                        fstatat(tfd, tbase, &b, AT_SYMLINK_NOFOLLOW) == 0;
+            if (both && a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
                 /* already linked (delta restore over an earlier restore) */
-            } else if (e == EEXIST && !S_ISDIR(b.st_mode) && unlinkat(tfd, tbase, 0) == 0 &&
+            } else if (both && !S_ISDIR(b.st_mode) && unlinkat(tfd, tbase, 0) == 0 &&
                        linkat(ffd, fbase, tfd, tbase, 0) == 0) {
-                /* replaced */
+                /* replaced what was in the way */
             } else {
                 drk_err_errno(DRK_EIO, e, "cannot create hardlink '%s'", op->orig);
                 report(R, RESTORE_ERR_IO, op->orig, drk_err_msg());
