@@ -83,17 +83,35 @@ mac_key_free(struct mac_key *k)
     free(k);
 }
 
-static _Thread_local EVP_MD_CTX *tls_ctx;
+/* One digest context per thread, freed when the thread exits. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void
+ctx_free(void *p)
+{
+    EVP_MD_CTX_free(p);
+}
+
+static void
+ctx_key_init(void)
+{
+    if (pthread_key_create(&ctx_key, ctx_free) != 0)
+        abort();
+}
 
 static EVP_MD_CTX *
 thread_ctx(void)
 {
-    if (!tls_ctx) {
-        tls_ctx = EVP_MD_CTX_new();
-        if (!tls_ctx)
+    EVP_MD_CTX *c;
+    pthread_once(&ctx_once, ctx_key_init);
+    c = pthread_getspecific(ctx_key);
+    if (!c) {
+        c = EVP_MD_CTX_new();
+        if (!c || pthread_setspecific(ctx_key, c) != 0)
             abort();
     }
-    return tls_ctx;
+    return c;
 }
 
 void
