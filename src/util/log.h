@@ -1,5 +1,5 @@
 /*
- * log: leveled messages to stderr (never stdout: that belongs to cli/ output).
+ * log: leveled messages to stderr (never standard output: that belongs to cli/).
  * Levels: error, warn, info, detail, debug. The console level is set once by the CLI
  * (--quiet lowers it to error, -v raises it). Messages are lowercase, no full stop,
  * subject in quotes (git CodingGuidelines). Never log secrets.
