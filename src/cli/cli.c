@@ -488,11 +488,28 @@ app_close(struct app *app)
     app->conf = NULL;
 }
 
+static const char version_usage[] = "usage: drkit version [--json]\n";
+
+static int
+version_opt(struct app *app, void *arg, int c, const char *val)
+{
+    (void)app;
+    (void)arg;
+    (void)c;
+    (void)val;
+    return cli_usage_error(version_usage, "unknown option");
+}
+
 int
 cmd_version(struct app *app, int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 0) {
+        int first, r = app_parse(app, argc, argv, NULL, version_usage, version_opt, NULL, &first);
+        if (r)
+            return r == 1 ? 0 : r;
+        if (first < argc)
+            return cli_usage_error(version_usage, "unexpected argument '%s'", argv[first]);
+    }
     if (app->json) {
         printf("{\"program\": \"drkit\", \"version\": \"%s\", \"repository_format\": %d}\n",
                DRKIT_VERSION, REPO_FORMAT_VERSION);

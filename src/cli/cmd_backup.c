@@ -70,7 +70,7 @@ snapshot_json(const struct snapshot *s, bool full)
                    (json_int_t)s->stats.bytes_read, "bytes_added",
                    (json_int_t)s->stats.bytes_added, "blobs_added",
                    (json_int_t)s->stats.blobs_added, "duration", s->stats.duration);
-    j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s*, s:b, s:I, s:o}", "id", s->id,
+    j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s?, s:b, s:I, s:o}", "id", s->id,
                   "short_id", short_id, "name", s->name, "time", t, "type", s->type, "host",
                   out_json_bytes(s->host, strlen(s->host)), "username",
                   out_json_bytes(s->username, strlen(s->username)), "tags", tags, "parent",
@@ -107,14 +107,43 @@ snapshot_json(const struct snapshot *s, bool full)
 int
 load_and_resolve(struct app *app, struct snap_list *list, const char *ref, struct snapshot **out)
 {
+    size_t n = strlen(ref);
     int r;
     snap_list_init(list);
     if ((r = snap_list_load(app->repo, list)) != 0)
         return r;
     for (size_t i = 0; i < list->damaged.n; i++)
-        log_warn("snapshot '%.16s' is damaged: %s", list->damaged.v[i].id,
+        log_warn("snapshot file '%s' is damaged: %s", list->damaged.v[i].id,
                  list->damaged.v[i].message);
-    return snap_resolve(list, ref, out);
+    if (!strcmp(ref, "latest") && list->damaged.n) {
+        /* a damaged file may be the newest snapshot: "latest" cannot be known */
+        r = drk_err_set(DRK_ECORRUPT, "%zu snapshot file(s) cannot be read, so 'latest' is "
+                                      "uncertain",
+                        list->damaged.n);
+        if (list->items.n)
+            drk_err_hint("the newest readable snapshot is '%s'; name a snapshot explicitly",
+                         list->items.v[list->items.n - 1].name);
+        return r;
+    }
+    r = snap_resolve(list, ref, out);
+    if (r == DRK_ENOTFOUND && n >= 4 && is_hex_string(ref, 4, ID_HEX_LEN)) {
+        for (size_t i = 0; i < list->damaged.n; i++)
+            if (!strncmp(list->damaged.v[i].id, ref, n))
+                return drk_err_set(DRK_ECORRUPT, "snapshot '%s' is damaged: %s", ref,
+                                   list->damaged.v[i].message);
+    }
+    return r;
+}
+
+int
+damaged_snapshots_error(const struct snap_list *list)
+{
+    if (!list->damaged.n)
+        return 0;
+    drk_err_set(DRK_ECORRUPT, "%zu snapshot file(s) of the repository are damaged (named "
+                              "above); run 'drkit backup check'",
+                list->damaged.n);
+    return DRK_ECORRUPT;
 }
 
 /* --- list --- */
@@ -257,10 +286,10 @@ backup_list(struct app *app, int argc, char **argv)
         }
     }
     for (size_t i = 0; i < list.damaged.n; i++)
-        log_warn("snapshot '%s' is damaged: %s", list.damaged.v[i].id, list.damaged.v[i].message);
-    if (list.damaged.n)
-        r = drk_err_set(DRK_ECORRUPT, "%zu snapshot file(s) are damaged; run 'drkit backup check'",
-                        list.damaged.n);
+        log_warn("snapshot file '%s' is damaged: %s", list.damaged.v[i].id,
+                 list.damaged.v[i].message);
+    if (r == 0)
+        r = damaged_snapshots_error(&list);
 out:
     snap_list_release(&list);
     vec_free(&l.tags);

@@ -219,7 +219,7 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
                         "or unsafe (named above)",
                         (unsigned long long)(res.integrity_errors + res.unsafe_errors));
     else if (res.io_errors)
-        r = drk_err_set(DRK_EIO, "%llu error(s) while writing (named above)",
+        r = drk_err_set(DRK_EIO, "%llu file(s) could not be restored (named above)",
                         (unsigned long long)res.io_errors);
 out:
     restore_result_release(&res);

@@ -115,12 +115,8 @@ cmd_backup_test(struct app *app, int argc, char **argv)
             verify_report_problem(&rep, obj, d[i].message);
         }
     }
-    if ((r = load_and_resolve(app, &list, argv[first], &s)) != 0) {
-        if (r == DRK_ENOTFOUND && list.damaged.n)
-            r = drk_err_set(DRK_ECORRUPT, "snapshot '%s' not found, and %zu snapshot file(s) "
-                                          "are damaged", argv[first], list.damaged.n);
+    if ((r = load_and_resolve(app, &list, argv[first], &s)) != 0)
         goto out;
-    }
     memset(&prog, 0, sizeof(prog));
     t0 = dt_monotonic();
     {

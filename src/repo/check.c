@@ -225,7 +225,7 @@ walk_error(void *arg, const char *path, const struct blob_id *tree, int err)
              path);
     problem(c, obj, msg);
     if (c->rep->affected.n < CHECK_AFFECTED_KEPT)
-        vec_push(&c->rep->affected, xasprintf("%s: %s/ (everything below)", c->snap_name, path));
+        vec_push(&c->rep->affected, xasprintf("%s: %s%s (everything below)", c->snap_name, path, strcmp(path, "/") ? "/" : ""));
     c->rep->affected_total++;
     return 0;
 }

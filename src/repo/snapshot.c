@@ -105,7 +105,7 @@ snap_encode(const struct snapshot *s, char **json_out)
     for (size_t i = 0; i < s->errors.n; i++)
         json_array_append_new(errors, json_pack("{s:o, s:o}", "path", jstr(s->errors.v[i].path),
                                                 "error", jstr(s->errors.v[i].message)));
-    j = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:s*, s:b, s:I, s:s}", "version", 1,
+    j = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:s?, s:b, s:I, s:s}", "version", 1,
                   "name", s->name, "time", t0, "end_time", t1, "host", jstr(s->host), "username",
                   jstr(s->username), "type", s->type, "tags", tags, "parent",
                   s->parent[0] ? s->parent : NULL, "partial", s->partial, "error_count",

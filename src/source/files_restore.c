@@ -73,6 +73,7 @@ struct restorer {
     struct restore_owner_opts own;
     pthread_mutex_t mu; /* res */
     int rootfd;
+    bool tmpfile_ok;         /* O_TMPFILE + linkat through /proc/self/fd works */
     struct blob_codec codec; /* main thread: trees */
     struct arena arena;      /* dir metadata clones (main thread only) */
     VEC(struct dir_meta) dirs;
@@ -254,6 +255,32 @@ meta_matches(const struct stat *st, const struct node *n)
            (uint32_t)st->st_mtim.tv_nsec == n->mtime_nsec;
 }
 
+/* Give the anonymous file fd the name `name` in dirfd: directly when nothing is there,
+ * else through a temporary name renamed over the old entry. -1 with errno on failure. */
+static int
+link_anon(int dirfd, int fd, const char *name, bool replace)
+{
+    char proc[64], tmp[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    if (!replace) {
+        if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return -1;
+    }
+    snprintf(tmp, sizeof(tmp), ".drkit-restore-%08x%08x", randombytes_random(),
+             randombytes_random());
+    if (linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW) != 0)
+        return -1;
+    if (renameat(dirfd, tmp, dirfd, name) != 0) {
+        int e = errno;
+        unlinkat(dirfd, tmp, 0);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 static void
 file_job(void *arg, unsigned worker)
 {
@@ -267,6 +294,7 @@ file_job(void *arg, unsigned worker)
     uint64_t written = 0;
     int fd = -1, r = 0;
     bool sparse = (n->flags & NODE_FLAG_SPARSE) != 0;
+    bool existed = false, named = false;
 
     if (sig_interrupted())
         goto done;
@@ -304,14 +332,24 @@ file_job(void *arg, unsigned worker)
             if (efd >= 0)
                 close(efd);
         }
-        if (!S_ISDIR(st.st_mode)) {
-            /* replace atomically: write a temporary file, rename it over the old one */
+        if (!S_ISDIR(st.st_mode))
+            existed = true;
+    }
+    /* Write into an anonymous file and give it its name only when it is complete and
+     * verified: a damaged blob or a kill leaves nothing behind. */
+    if (R->tmpfile_ok)
+        fd = openat(j->dirfd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        /* no O_TMPFILE here: a named temporary when replacing, else the name itself */
+        if (existed) {
             snprintf(tmpname, sizeof(tmpname), ".drkit-restore-%08x%08x", randombytes_random(),
                      randombytes_random());
             wname = tmpname;
         }
+        fd = openat(j->dirfd, wname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    0600);
+        named = true;
     }
-    fd = openat(j->dirfd, wname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         drk_err_errno(DRK_EIO, errno, "cannot create '%s'", j->orig);
         report(R, RESTORE_ERR_IO, j->orig, drk_err_msg());
@@ -358,6 +396,11 @@ file_job(void *arg, unsigned worker)
     }
     if (fsmeta_apply_fd(fd, n, R->oc, &R->own, j->orig) != 0)
         report(R, RESTORE_ERR_IO, j->orig, drk_err_msg());
+    if (!named && link_anon(j->dirfd, fd, n->name, existed) != 0) {
+        drk_err_errno(DRK_EIO, errno, "cannot create '%s'", j->orig);
+        report(R, RESTORE_ERR_IO, j->orig, drk_err_msg());
+        goto fail;
+    }
     close(fd);
     fd = -1;
     if (tmpname[0] && renameat(j->dirfd, tmpname, j->dirfd, n->name) != 0) {
@@ -374,7 +417,8 @@ file_job(void *arg, unsigned worker)
 fail:
     if (fd >= 0)
         close(fd);
-    unlinkat(j->dirfd, wname, 0); /* never leave wrong or partial bytes behind */
+    if (named)
+        unlinkat(j->dirfd, wname, 0); /* never leave wrong or partial bytes behind */
 done:
     atomic_fetch_add(&R->prog->files, 1);
     close(j->dirfd);
@@ -588,8 +632,8 @@ delete_extra(struct restorer *R, int dfd, const char *orig_dir, const struct tre
             continue;
         if (tree_find(t, de->d_name, strlen(de->d_name)))
             continue;
-        if (!strncmp(de->d_name, ".drkit-restore-", 15))
-            continue; /* a file job's temporary file */
+        /* (a ".drkit-restore-*" here is a leftover of a killed restore: this directory's own
+         * files are only written after this pass) */
         orig = join(orig_dir, de->d_name);
         if (files_excluded((const char *const *)R->snap->excludes.v, R->snap->excludes.n, orig,
                            de->d_name)) {
@@ -793,6 +837,7 @@ files_restore(struct repo *repo, const struct snapshot *snap, const struct files
     if ((r = open_target(o->target, &R.rootfd)) != 0)
         return r;
     R.oc = owner_cache_new();
+    R.tmpfile_ok = access("/proc/self/fd", X_OK) == 0;
     pthread_mutex_init(&R.mu, NULL);
     blob_codec_init(&R.codec);
     R.ws = xcalloc(threads, sizeof(*R.ws));

@@ -43,7 +43,8 @@ struct stor_ops {
     int (*put)(void *be, const char *key, const void *data, size_t len, unsigned flags);
     /* DRK_ENOTFOUND if missing; DRK_ETOOBIG past max (0: no max). */
     int (*get)(void *be, const char *key, struct buf *out, size_t max);
-    /* Exactly len bytes at off; short objects are DRK_EIO. */
+    /* Exactly len bytes at off; an object too short for the range is DRK_ECORRUPT, a
+     * missing one DRK_ENOTFOUND. */
     int (*get_range)(void *be, const char *key, uint64_t off, size_t len, void *dst);
     /* Every object below dir (recursively); names are relative to dir. */
     int (*list)(void *be, const char *dir, stor_list_cb cb, void *arg);

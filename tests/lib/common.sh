@@ -218,3 +218,76 @@ dir_size() {
 file_count() {
     find "$1" -type f -printf '.' | wc -c
 }
+
+# --- helpers for the engine's end-to-end tests (tests/e2e/*.sh) ---------------------------------
+#   ok MSG                        print "ok - MSG"
+#   soft_fail MSG                 print "not ok - MSG" on stdout and stderr and remember it; the
+#                                 script keeps going (to report every broken guarantee in one run)
+#                                 and finish_soft_fails makes it exit 1 at the end
+#   finish_soft_fails             fail if soft_fail was called; else return
+#   init_repo DIR [OPTS...]       drkit init with a weak KDF (tests only), exit 0 required
+#   rc_of CMD...                  run CMD, stdout to $T/out, stderr to $T/err; print its exit code
+#   corrupt_byte FILE OFFSET      invert (xor 0xff) the byte at OFFSET of FILE in place
+#   json_valid FILE               fail unless FILE holds exactly one valid JSON document
+#   jq_field FILE FILTER          print jq -r FILTER of FILE (fail if jq fails)
+#   file_manifest DIR             print "<sha256>  <relative path>" of every regular file,
+#                                 sorted, plus "<type> <relative path>" of everything else
+_drkit_soft_fails=0
+
+ok() {
+    echo "ok - $*"
+}
+
+soft_fail() {
+    _drkit_soft_fails=$((_drkit_soft_fails + 1))
+    echo "not ok - $*"
+    echo "FAIL: $*" >&2
+}
+
+finish_soft_fails() {
+    [ "$_drkit_soft_fails" -eq 0 ] || fail "$_drkit_soft_fails check(s) failed (see 'not ok' lines)"
+}
+
+init_repo() {
+    local dir=$1
+    shift
+    run_drkit 0 --repo "$dir" init --kdf-ops 1 --kdf-mem 1MiB "$@"
+}
+
+rc_of() {
+    local rc=0
+    "$@" >"$T/out" 2>"$T/err" || rc=$?
+    echo "$rc"
+}
+
+corrupt_byte() {
+    local old new
+    old=$(od -An -tu1 -j "$2" -N1 -- "$1" | tr -d ' ')
+    [ -n "$old" ] || fail "corrupt_byte: $1 has no byte at offset $2"
+    new=$((old ^ 255))
+    # shellcheck disable=SC2059
+    printf "\\$(printf '%03o' "$new")" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+json_valid() {
+    command -v jq >/dev/null || skip "needs jq"
+    [ "$(jq -s 'length' <"$1" 2>/dev/null)" = 1 ] || {
+        echo "--- $1 ---" >&2
+        cat "$1" >&2
+        fail "$1 is not exactly one valid JSON document"
+    }
+}
+
+jq_field() {
+    local v
+    v=$(jq -r "$2" <"$1") || fail "jq '$2' failed on $1"
+    printf '%s\n' "$v"
+}
+
+file_manifest() {
+    (
+        cd "$1" || exit 1
+        find . -mindepth 1 ! -type f -printf '%y %p\n'
+        find . -type f -print0 | xargs -0 -r sha256sum
+    ) | LC_ALL=C sort
+}
