@@ -15,7 +15,8 @@
 #define KDF_DEFAULT_OPS 3
 #define KDF_DEFAULT_MEM (64ULL * 1024 * 1024)
 
-/* Derive outlen bytes. DRK_ENOMEM or DRK_EUSAGE (bad parameters) on failure. */
+/* Derive outlen bytes. DRK_ENOMEM, or DRK_ECORRUPT for parameters out of range (they come
+ * from key files). */
 int kdf_derive(unsigned char *out, size_t outlen, const char *pass, size_t passlen,
                const unsigned char salt[KDF_SALT_LEN], uint64_t ops, uint64_t mem);
 

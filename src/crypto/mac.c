@@ -128,6 +128,21 @@ mac_compute(const struct mac_key *k, const void *data, size_t len, unsigned char
 }
 
 void
+mac_compute2(const struct mac_key *k, const void *prefix, size_t plen, const void *data,
+             size_t len, unsigned char out[SHA256_LEN])
+{
+    EVP_MD_CTX *c = thread_ctx();
+    unsigned char ih[SHA256_LEN];
+    EVP_MD_CTX_copy_ex(c, k->inner);
+    EVP_DigestUpdate(c, prefix, plen);
+    EVP_DigestUpdate(c, data, len);
+    EVP_DigestFinal_ex(c, ih, NULL);
+    EVP_MD_CTX_copy_ex(c, k->outer);
+    EVP_DigestUpdate(c, ih, sizeof(ih));
+    EVP_DigestFinal_ex(c, out, NULL);
+}
+
+void
 sha256(const void *data, size_t len, unsigned char out[SHA256_LEN])
 {
     EVP_MD_CTX *c = thread_ctx();

@@ -18,6 +18,9 @@ void mac_key_free(struct mac_key *k);
 /* Thread-safe: many threads may share one mac_key. */
 void mac_compute(const struct mac_key *k, const void *data, size_t len,
                  unsigned char out[SHA256_LEN]);
+/* MAC of prefix || data, without copying them together. */
+void mac_compute2(const struct mac_key *k, const void *prefix, size_t plen, const void *data,
+                  size_t len, unsigned char out[SHA256_LEN]);
 
 void sha256(const void *data, size_t len, unsigned char out[SHA256_LEN]);
 

@@ -86,6 +86,14 @@ saver_stats(struct saver *s)
     return &s->stats;
 }
 
+/* Blobs of a pack that will not be committed are not stored after all. */
+static void
+unclaim_pack(struct saver *s, const struct pack_writer *pw)
+{
+    for (size_t i = 0; i < pw->entries.n; i++)
+        idx_unclaim(s->repo->idx, &pw->entries.v[i].id);
+}
+
 static void
 set_error(struct saver *s, int r)
 {
@@ -158,10 +166,13 @@ finisher_main(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         if (failed) {
+            unclaim_pack(s, &it->pw);
             pack_writer_discard(&it->pw, s->repo->stor);
             r = 0;
         } else {
             r = commit_pack(s, it);
+            if (r)
+                unclaim_pack(s, &it->pw);
         }
         if (r == 0 && s->unindexed.n >= INDEX_BATCH)
             r = write_index_batch(s);
@@ -195,6 +206,7 @@ hand_over(struct saver *s, struct pack_writer *pw)
     }
     it = xcalloc(1, sizeof(*it));
     if ((r = pack_writer_finish(pw, repo_enc_key(s->repo), &it->id)) != 0) {
+        unclaim_pack(s, pw);
         pack_writer_discard(pw, s->repo->stor);
         pack_writer_release(pw);
         free(it);
@@ -284,7 +296,7 @@ saver_put_blob(struct saver *s, unsigned ctx, uint8_t type, const void *data, si
 
     if (added)
         *added = false;
-    repo_blob_id(s->repo, data, len, id_out);
+    repo_blob_id(s->repo, type, data, len, id_out);
     atomic_fetch_add(&s->stats.blobs_seen, 1);
     if (!idx_claim(s->repo->idx, id_out, type))
         return 0;
@@ -494,12 +506,14 @@ saver_abort(struct saver *s)
     }
     pthread_mutex_unlock(&s->mu);
     for (unsigned i = 0; i < s->nctx; i++) {
+        unclaim_pack(s, &s->ctx[i].pack);
         pack_writer_discard(&s->ctx[i].pack, s->repo->stor);
         pack_writer_release(&s->ctx[i].pack);
     }
+    unclaim_pack(s, &s->tree_pack);
     pack_writer_discard(&s->tree_pack, s->repo->stor);
     pack_writer_release(&s->tree_pack);
-    stop_finisher(s);
+    stop_finisher(s); /* the finisher unclaims what it discards from its queue */
 }
 
 void

@@ -135,7 +135,7 @@ blob_open(struct blob_codec *c, const struct repo *repo, uint8_t type, const str
         return drk_err_set(DRK_ECORRUPT, "blob %.16s in '%s' has unknown compression %u", hex,
                            where, w[0]);
     }
-    repo_blob_id(repo, out->data, out->len, &got);
+    repo_blob_id(repo, type, out->data, out->len, &got);
     memcpy(check, got.b, ID_LEN);
     if (memcmp(check, id->b, ID_LEN) != 0)
         return drk_err_set(DRK_ECORRUPT, "blob %.16s in '%s' does not match its id", hex, where);

@@ -294,13 +294,19 @@ pack_entry_decode(struct pack_entry *e, const unsigned char in[PACK_ENTRY_LEN])
     memcpy(e->id.b, in + 16, ID_LEN);
 }
 
+struct parsed_pack {
+    struct blob_id id;
+    uint64_t size;
+    size_t first, n; /* entries[first .. first+n) */
+};
+
 int
 idx_add_file(struct idx *x, const void *plain, size_t len, const char *file_id)
 {
     struct rd r;
     uint32_t version, nsup, npacks;
-    struct pack_entry *entries = NULL;
-    size_t ecap = 0;
+    VEC(struct pack_entry) entries = VEC_INIT;
+    VEC(struct parsed_pack) packs = VEC_INIT;
     int rc = 0;
 
     rd_init(&r, plain, len);
@@ -316,43 +322,57 @@ idx_add_file(struct idx *x, const void *plain, size_t len, const char *file_id)
     if (!rd_ok(&r) || (size_t)npacks > rd_left(&r) / (ID_LEN + 12))
         return drk_err_set(DRK_ECORRUPT, "index file '%s' is truncated", file_id);
 
-    pthread_mutex_lock(&x->mu);
-    for (uint32_t p = 0; p < npacks; p++) {
-        struct blob_id pack;
-        uint64_t size;
+    /* Parse and check everything first: a damaged file adds nothing. */
+    for (uint32_t p = 0; p < npacks && rc == 0; p++) {
+        struct parsed_pack pp;
         uint32_t nblobs;
-        rd_copy(&r, pack.b, ID_LEN);
-        size = rd_u64(&r);
+        rd_copy(&r, pp.id.b, ID_LEN);
+        pp.size = rd_u64(&r);
         nblobs = rd_u32(&r);
         if (!rd_ok(&r) || (size_t)nblobs > rd_left(&r) / PACK_ENTRY_LEN ||
             nblobs > PACK_MAX_BLOBS) {
             rc = drk_err_set(DRK_ECORRUPT, "index file '%s' is truncated", file_id);
             break;
         }
-        if (nblobs > ecap) {
-            ecap = nblobs;
-            entries = xreallocarray(entries, ecap, sizeof(*entries));
-        }
-        for (uint32_t i = 0; i < nblobs; i++) {
-            pack_entry_decode(&entries[i], rd_bytes(&r, PACK_ENTRY_LEN));
-            if (entries[i].type > BLOB_TREE ||
-                (uint64_t)entries[i].offset + entries[i].length > size ||
-                entries[i].length < 40 + 1 || entries[i].raw_length > BLOB_MAX_RAW) {
-                rc = drk_err_set(DRK_ECORRUPT, "index file '%s' has an impossible entry",
-                                 file_id);
+        for (size_t k = 0; k < packs.n; k++) {
+            if (!memcmp(packs.v[k].id.b, pp.id.b, ID_LEN)) {
+                rc = drk_err_set(DRK_ECORRUPT, "index file '%s' lists a pack twice", file_id);
                 break;
             }
         }
-        if (rc)
-            break;
-        add_pack_locked(x, &pack, size, entries, nblobs);
+        pp.first = entries.n;
+        pp.n = nblobs;
+        for (uint32_t i = 0; i < nblobs && rc == 0; i++) {
+            struct pack_entry e;
+            pack_entry_decode(&e, rd_bytes(&r, PACK_ENTRY_LEN));
+            if (e.type > BLOB_TREE || (uint64_t)e.offset + e.length > pp.size ||
+                e.length < 40 + 1 || e.raw_length > BLOB_MAX_RAW)
+                rc = drk_err_set(DRK_ECORRUPT, "index file '%s' has an impossible entry",
+                                 file_id);
+            vec_push(&entries, e);
+        }
+        vec_push(&packs, pp);
     }
     if (rc == 0 && rd_left(&r) != 0)
         rc = drk_err_set(DRK_ECORRUPT, "index file '%s' has trailing bytes", file_id);
-    if (rc == 0)
+
+    pthread_mutex_lock(&x->mu);
+    for (size_t k = 0; k < packs.n && rc == 0; k++) {
+        uint32_t known;
+        if (find_pack(x, &packs.v[k].id, &known) == 0 && x->packs[known].size != packs.v[k].size)
+            rc = drk_err_set(DRK_ECORRUPT, "index file '%s' gives a pack another size than an "
+                                           "earlier index file",
+                             file_id);
+    }
+    if (rc == 0) {
+        for (size_t k = 0; k < packs.n; k++)
+            add_pack_locked(x, &packs.v[k].id, packs.v[k].size, entries.v + packs.v[k].first,
+                            packs.v[k].n);
         x->nfiles++;
+    }
     pthread_mutex_unlock(&x->mu);
-    free(entries);
+    vec_free(&entries);
+    vec_free(&packs);
     return rc;
 }
 

@@ -110,8 +110,11 @@ key_parse(const void *data, size_t len, uint64_t *ops, uint64_t *mem, unsigned c
                            (long long)version);
     }
     if (strcmp(kdf, "argon2id") != 0 || jops <= 0 || jmem <= 0) {
+        /* format while j (which owns kdf) is alive */
+        drk_err_set(DRK_ECORRUPT, "unsupported key derivation '%s' (ops %lld, memory %lld)", kdf,
+                    (long long)jops, (long long)jmem);
         json_decref(j);
-        return drk_err_set(DRK_ECORRUPT, "unsupported key derivation '%s'", kdf);
+        return DRK_ECORRUPT;
     }
     if (b64_decode(salt64, &s, &slen) != 0 || slen != KDF_SALT_LEN) {
         free(s);

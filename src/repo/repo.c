@@ -42,9 +42,10 @@ repo_pack_key(const struct blob_id *pack, char out[ID_HEX_LEN + 16])
 }
 
 void
-repo_blob_id(const struct repo *r, const void *data, size_t len, struct blob_id *out)
+repo_blob_id(const struct repo *r, uint8_t type, const void *data, size_t len,
+             struct blob_id *out)
 {
-    mac_compute(r->mac, data, len, out->b);
+    mac_compute2(r->mac, &type, 1, data, len, out->b);
 }
 
 int

@@ -71,8 +71,11 @@ repo_chunker_seed(const struct repo *r)
     return r->master + 64;
 }
 
-/* Blob id: HMAC-SHA256(mac key, plaintext). */
-void repo_blob_id(const struct repo *r, const void *data, size_t len, struct blob_id *out);
+/* Blob id: HMAC-SHA256(mac key, type byte || plaintext). The type byte keeps a tree and a
+ * data blob with the same bytes apart (an empty directory encodes to 8 bytes a file may
+ * hold too). */
+void repo_blob_id(const struct repo *r, uint8_t type, const void *data, size_t len,
+                  struct blob_id *out);
 
 /* Load all index files into r->idx (once). Damaged index files are skipped and recorded in
  * r->idx (idx_damaged); the call fails only if the index cannot be read at all. */

@@ -258,6 +258,8 @@ decode_nodes(struct tree *out, const void *data, size_t len)
             return drk_err_set(DRK_ECORRUPT, "tree entry has unknown type %u", n->type);
         if (n->ncontent && n->type != NODE_FILE)
             return drk_err_set(DRK_ECORRUPT, "a non-file tree entry has content");
+        if (n->link_len > TREE_LINK_MAX || (n->link_len && n->type != NODE_SYMLINK))
+            return drk_err_set(DRK_ECORRUPT, "tree entry has an impossible symlink target");
         if (n->mode > 07777 || n->mtime_nsec > 999999999u || n->ctime_nsec > 999999999u)
             return drk_err_set(DRK_ECORRUPT, "tree entry has an impossible mode or time");
         if (!tree_name_safe(n->name, n->name_len))

@@ -239,7 +239,7 @@ content_matches(struct restorer *R, struct worker_state *ws, int fd, const struc
             c = end - start;
         if (k >= n->ncontent)
             return false;
-        repo_blob_id(R->repo, ws->cmpbuf + start, c, &id);
+        repo_blob_id(R->repo, BLOB_DATA, ws->cmpbuf + start, c, &id);
         if (memcmp(id.b, n->content[k].b, ID_LEN) != 0)
             return false;
         k++;

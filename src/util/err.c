@@ -33,6 +33,8 @@ err_row(int code)
     return &err_rows[0]; /* EINTERNAL */
 }
 
+static void err_vset(int code, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 err_vset(int code, const char *fmt, va_list ap)
 {
