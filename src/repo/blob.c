@@ -1,6 +1,7 @@
 /* blob: compress+encrypt one blob, and decrypt+decompress+verify it. */
 #include "repo/blob.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,8 @@
 #include "util/banned.h"
 
 #define COMPRESS_MIN 128 /* smaller payloads are not worth a zstd frame */
+#define PROBE_MIN    (128 * 1024)
+#define PROBE_LEN    (16 * 1024)
 
 void
 blob_codec_init(struct blob_codec *c)
@@ -27,10 +30,26 @@ void
 blob_codec_release(struct blob_codec *c)
 {
     ZSTD_freeCCtx(c->cctx);
+    ZSTD_freeCCtx(c->sample_cctx);
     ZSTD_freeDCtx(c->dctx);
     buf_release_secure(&c->work);
     buf_release(&c->sealed);
-    c->cctx = c->dctx = NULL;
+    c->cctx = c->dctx = c->sample_cctx = NULL;
+}
+
+/* Does a sample from the middle of data shrink by a tenth at zstd level 1? */
+static bool
+probably_compressible(struct blob_codec *c, const unsigned char *data, size_t len)
+{
+    unsigned char out[PROBE_LEN + 1024];
+    size_t n;
+    if (len < PROBE_MIN)
+        return true;
+    if (!c->sample_cctx && (c->sample_cctx = ZSTD_createCCtx()) == NULL)
+        return true;
+    n = ZSTD_compressCCtx(c->sample_cctx, out, sizeof(out), data + len / 2 - PROBE_LEN / 2,
+                          PROBE_LEN, 1);
+    return ZSTD_isError(n) || n < PROBE_LEN - PROBE_LEN / 10;
 }
 
 static void
@@ -51,7 +70,7 @@ blob_seal(struct blob_codec *c, const struct repo *repo, uint8_t type, const str
     if (len > BLOB_MAX_RAW)
         return drk_err_set(DRK_ETOOBIG, "blob of %zu bytes is too large", len);
     buf_reset(&c->work);
-    if (level > 0 && len >= COMPRESS_MIN) {
+    if (level > 0 && len >= COMPRESS_MIN && probably_compressible(c, data, len)) {
         size_t bound = ZSTD_compressBound(len), n;
         if (!c->cctx) {
             c->cctx = ZSTD_createCCtx();

@@ -20,7 +20,8 @@ struct repo;
 struct idx_loc;
 
 struct blob_codec {
-    void *cctx; /* ZSTD_CCtx */
+    void *cctx;        /* ZSTD_CCtx */
+    void *sample_cctx; /* ZSTD_CCtx at level 1, for the compressibility probe */
     void *dctx; /* ZSTD_DCtx */
     int level;  /* the level cctx is set to */
     struct buf work;
@@ -32,7 +33,9 @@ void blob_codec_release(struct blob_codec *c);
 
 /*
  * Seal data as a blob. level 0 stores it uncompressed; otherwise zstd at that level, kept
- * only if it saves at least 1/32 of the size (incompressible media is stored as is).
+ * only if it saves at least 1/32 of the size. Blobs of 128 KiB and more are probed first:
+ * if a 16 KiB sample from their middle does not shrink at level 1, they are stored as is
+ * without trying (JPEG, PNG, video and archives make up most of a shop's bytes).
  * *sealed points into c (valid until the next call on c).
  */
 int blob_seal(struct blob_codec *c, const struct repo *repo, uint8_t type,

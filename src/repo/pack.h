@@ -24,7 +24,13 @@ struct pack_writer {
     uint64_t size;
     VEC(struct pack_entry) entries;
     uint64_t payload_bytes; /* raw bytes of the blobs in it */
+    /* direct I/O: bytes gather in an aligned buffer and go out in whole blocks */
+    unsigned char *dbuf;
+    size_t dlen;
+    uint64_t flushed;
 };
+
+#define PACK_DIRECT_BUF (1024 * 1024)
 
 void pack_writer_init(struct pack_writer *pw);
 void pack_writer_release(struct pack_writer *pw); /* after commit or discard */

@@ -118,9 +118,9 @@ stor_stat(struct stor *s, const char *key, uint64_t *size)
 }
 
 int
-stor_tmp_open(struct stor *s, struct stor_tmp *out)
+stor_tmp_open(struct stor *s, struct stor_tmp *out, unsigned flags)
 {
-    return s->ops->tmp_open(s->be, out);
+    return s->ops->tmp_open(s->be, out, flags);
 }
 
 int

@@ -14,6 +14,7 @@
 #ifndef DRK_STORAGE_STORAGE_H
 #define DRK_STORAGE_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,9 +30,16 @@ typedef int (*stor_list_cb)(void *arg, const char *name, uint64_t size);
 /* A staging file: written locally, then committed under its final name. */
 struct stor_tmp {
     int fd;
-    char *path; /* NULL when the file has no name yet (O_TMPFILE) */
+    char *path;  /* NULL when the file has no name yet (O_TMPFILE) */
+    bool direct; /* opened with O_DIRECT: writes must be STOR_DIRECT_ALIGN-aligned */
     void *be_data;
 };
+
+enum stor_tmp_flags {
+    STOR_TMP_DIRECT = 1, /* try O_DIRECT (bypass the page cache); check tmp.direct */
+};
+
+#define STOR_DIRECT_ALIGN 4096
 
 struct stor_ops {
     unsigned version; /* 1 */
@@ -50,7 +58,7 @@ struct stor_ops {
     int (*list)(void *be, const char *dir, stor_list_cb cb, void *arg);
     int (*del)(void *be, const char *key);
     int (*stat)(void *be, const char *key, uint64_t *size);
-    int (*tmp_open)(void *be, struct stor_tmp *out);
+    int (*tmp_open)(void *be, struct stor_tmp *out, unsigned flags);
     /* fsync + move into place under key; the tmp is consumed whatever the outcome. */
     int (*tmp_commit)(void *be, struct stor_tmp *tmp, const char *key);
     void (*tmp_discard)(void *be, struct stor_tmp *tmp);
@@ -75,7 +83,7 @@ int stor_get_range(struct stor *s, const char *key, uint64_t off, size_t len, vo
 int stor_list(struct stor *s, const char *dir, stor_list_cb cb, void *arg);
 int stor_del(struct stor *s, const char *key);
 int stor_stat(struct stor *s, const char *key, uint64_t *size);
-int stor_tmp_open(struct stor *s, struct stor_tmp *out);
+int stor_tmp_open(struct stor *s, struct stor_tmp *out, unsigned flags);
 int stor_tmp_commit(struct stor *s, struct stor_tmp *tmp, const char *key);
 void stor_tmp_discard(struct stor *s, struct stor_tmp *tmp);
 int stor_sync(struct stor *s);
