@@ -26,54 +26,16 @@ pack_writer_release(struct pack_writer *pw)
 {
     sha256_stream_free(pw->sha);
     vec_free(&pw->entries);
-    free(pw->dbuf);
+    dwrite_release(&pw->out);
     pack_writer_init(pw);
 }
 
 static int
 pw_write(struct pack_writer *pw, const void *p, size_t n)
 {
-    const unsigned char *c = p;
-    int r;
     sha256_stream_update(pw->sha, p, n);
     pw->size += n;
-    if (!pw->tmp.direct)
-        return fs_write_all(pw->tmp.fd, p, n, "a new pack");
-    while (n) {
-        size_t take = PACK_DIRECT_BUF - pw->dlen < n ? PACK_DIRECT_BUF - pw->dlen : n;
-        memcpy(pw->dbuf + pw->dlen, c, take);
-        pw->dlen += take;
-        c += take;
-        n -= take;
-        if (pw->dlen == PACK_DIRECT_BUF) {
-            if ((r = fs_pwrite_all(pw->tmp.fd, pw->dbuf, PACK_DIRECT_BUF, pw->flushed,
-                                   "a new pack")) != 0)
-                return r;
-            pw->flushed += PACK_DIRECT_BUF;
-            pw->dlen = 0;
-        }
-    }
-    return 0;
-}
-
-/* Write out what the direct buffer holds: padded to a whole block, then the file is cut
- * back to its real length. */
-static int
-pw_flush_direct(struct pack_writer *pw)
-{
-    size_t padded;
-    int r;
-    if (!pw->tmp.direct || pw->dlen == 0)
-        return 0;
-    padded = (pw->dlen + STOR_DIRECT_ALIGN - 1) / STOR_DIRECT_ALIGN * STOR_DIRECT_ALIGN;
-    memset(pw->dbuf + pw->dlen, 0, padded - pw->dlen);
-    if ((r = fs_pwrite_all(pw->tmp.fd, pw->dbuf, padded, pw->flushed, "a new pack")) != 0)
-        return r;
-    if (ftruncate(pw->tmp.fd, (off_t)pw->size) != 0)
-        return drk_err_errno(DRK_EIO, errno, "cannot set the size of a new pack");
-    pw->flushed += pw->dlen;
-    pw->dlen = 0;
-    return 0;
+    return dwrite_write(&pw->out, p, n);
 }
 
 int
@@ -83,9 +45,7 @@ pack_writer_begin(struct pack_writer *pw, struct stor *stor)
     pack_writer_init(pw);
     if ((r = stor_tmp_open(stor, &pw->tmp, STOR_TMP_DIRECT)) != 0)
         return r;
-    if (pw->tmp.direct && posix_memalign((void **)&pw->dbuf, STOR_DIRECT_ALIGN,
-                                         PACK_DIRECT_BUF) != 0)
-        abort();
+    dwrite_init(&pw->out, pw->tmp.fd, pw->tmp.direct, PACK_DIRECT_BUF, "a new pack");
     pw->sha = sha256_stream_new();
     pw->active = 1;
     if ((r = pw_write(pw, PACK_MAGIC, PACK_MAGIC_LEN)) != 0) {
@@ -133,7 +93,7 @@ pack_writer_finish(struct pack_writer *pw, const unsigned char key[32], struct b
     if (r == 0)
         r = pw_write(pw, trailer, sizeof(trailer));
     if (r == 0)
-        r = pw_flush_direct(pw);
+        r = dwrite_finish(&pw->out);
     if (r == 0)
         sha256_stream_final(pw->sha, id_out->b);
     free(plain);

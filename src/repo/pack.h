@@ -13,6 +13,7 @@
 #include "repo/format.h"
 #include "repo/index.h"
 #include "storage/storage.h"
+#include "util/dwrite.h"
 #include "util/vec.h"
 
 struct sha256_stream;
@@ -24,10 +25,7 @@ struct pack_writer {
     uint64_t size;
     VEC(struct pack_entry) entries;
     uint64_t payload_bytes; /* raw bytes of the blobs in it */
-    /* direct I/O: bytes gather in an aligned buffer and go out in whole blocks */
-    unsigned char *dbuf;
-    size_t dlen;
-    uint64_t flushed;
+    struct dwrite out; /* O_DIRECT when the storage allows it */
 };
 
 #define PACK_DIRECT_BUF (1024 * 1024)
