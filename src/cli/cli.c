@@ -488,23 +488,23 @@ app_close(struct app *app)
     app->conf = NULL;
 }
 
-static const char version_usage[] = "usage: drkit version [--json]\n";
-
-static int
-version_opt(struct app *app, void *arg, int c, const char *val)
+int
+app_no_options(struct app *app, void *ctx, int c, const char *arg)
 {
     (void)app;
-    (void)arg;
     (void)c;
-    (void)val;
-    return cli_usage_error(version_usage, "unknown option");
+    (void)arg;
+    return cli_usage_error((const char *)ctx, "unknown option");
 }
+
+static const char version_usage[] = "usage: drkit version [--json]\n";
 
 int
 cmd_version(struct app *app, int argc, char **argv)
 {
     if (argc > 0) {
-        int first, r = app_parse(app, argc, argv, NULL, version_usage, version_opt, NULL, &first);
+        int first, r = app_parse(app, argc, argv, NULL, version_usage, app_no_options,
+                                (void *)version_usage, &first);
         if (r)
             return r == 1 ? 0 : r;
         if (first < argc)

@@ -64,6 +64,8 @@ int app_parse(struct app *app, int argc, char **argv, const struct option *cmd_o
 /* After a command's options are parsed: log level, progress display. */
 void app_apply_output(struct app *app);
 int app_load_config(struct app *app);
+/* An app_opt_fn for commands without options of their own; ctx is their usage text. */
+int app_no_options(struct app *app, void *ctx, int c, const char *arg);
 /* Open the repository selected by --repo/--storage/$DRKIT_REPOSITORY/config (and lock it:
  * lock 0 none, 1 shared, 2 exclusive). */
 int app_open_repo(struct app *app, int lock);

@@ -299,15 +299,6 @@ out:
 /* --- show --- */
 
 static int
-no_opts(struct app *app, void *arg, int c, const char *val)
-{
-    (void)app;
-    (void)c;
-    (void)val;
-    return cli_usage_error((const char *)arg, "unknown option");
-}
-
-static int
 backup_show(struct app *app, int argc, char **argv)
 {
     struct snap_list list;
@@ -315,7 +306,7 @@ backup_show(struct app *app, int argc, char **argv)
     int first, r;
 
     app->command = "backup show";
-    r = app_parse(app, argc, argv, NULL, show_usage, no_opts, (void *)show_usage, &first);
+    r = app_parse(app, argc, argv, NULL, show_usage, app_no_options, (void *)show_usage, &first);
     if (r)
         return r == 1 ? 0 : r;
     if (argc - first != 1)

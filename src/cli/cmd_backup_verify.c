@@ -48,15 +48,6 @@ render_test(void *arg, char *line, size_t n, double elapsed)
              (unsigned long long)atomic_load(&p->blobs_total), done, all, rate, eta);
 }
 
-static int
-no_opts(struct app *app, void *arg, int c, const char *val)
-{
-    (void)app;
-    (void)c;
-    (void)val;
-    return cli_usage_error((const char *)arg, "unknown option");
-}
-
 static json_t *
 strings_json(char **v, size_t n)
 {
@@ -64,6 +55,17 @@ strings_json(char **v, size_t n)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, out_json_bytes(v[i], strlen(v[i])));
     return a;
+}
+
+static void
+print_problems(const struct check_item *v, size_t n)
+{
+    struct buf esc = BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        str_escape_display(&esc, v[i].message, strlen(v[i].message), true);
+        fprintf(stderr, "damaged: %s: %s\n", v[i].object, (char *)esc.data);
+    }
+    buf_release(&esc);
 }
 
 static void
@@ -96,7 +98,7 @@ cmd_backup_test(struct app *app, int argc, char **argv)
     memset(&rep, 0, sizeof(rep));
     snap_list_init(&list);
     app->command = "backup test";
-    r = app_parse(app, argc, argv, NULL, test_usage, no_opts, (void *)test_usage, &first);
+    r = app_parse(app, argc, argv, NULL, test_usage, app_no_options, (void *)test_usage, &first);
     if (r)
         return r == 1 ? 0 : r;
     if (argc - first != 1)
@@ -150,13 +152,7 @@ cmd_backup_test(struct app *app, int argc, char **argv)
                            probs, "affected", strings_json(rep.affected.v, rep.affected.n),
                            "affected_total", (json_int_t)rep.affected_total));
     } else {
-        struct buf esc = BUF_INIT;
-        for (size_t i = 0; i < rep.problems.n; i++) {
-            str_escape_display(&esc, rep.problems.v[i].message,
-                               strlen(rep.problems.v[i].message), true);
-            fprintf(stderr, "damaged: %s: %s\n", rep.problems.v[i].object, (char *)esc.data);
-        }
-        buf_release(&esc);
+        print_problems(rep.problems.v, rep.problems.n);
         print_affected(rep.affected.v, rep.affected.n, rep.affected_total);
         if (!app->quiet && rep.problems.n == 0) {
             char bytes[SIZE_FMT_MAX], dur[24];
@@ -269,13 +265,7 @@ cmd_backup_check(struct app *app, int argc, char **argv)
                            strings_json(rep.affected.v, rep.affected.n), "affected_total",
                            (json_int_t)rep.affected_total));
     } else {
-        struct buf esc = BUF_INIT;
-        for (size_t i = 0; i < rep.problems.n; i++) {
-            str_escape_display(&esc, rep.problems.v[i].message,
-                               strlen(rep.problems.v[i].message), true);
-            fprintf(stderr, "damaged: %s: %s\n", rep.problems.v[i].object, (char *)esc.data);
-        }
-        buf_release(&esc);
+        print_problems(rep.problems.v, rep.problems.n);
         print_affected(rep.affected.v, rep.affected.n, rep.affected_total);
         if (!app->quiet) {
             char dur[24];

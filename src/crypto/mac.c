@@ -117,14 +117,7 @@ thread_ctx(void)
 void
 mac_compute(const struct mac_key *k, const void *data, size_t len, unsigned char out[SHA256_LEN])
 {
-    EVP_MD_CTX *c = thread_ctx();
-    unsigned char ih[SHA256_LEN];
-    EVP_MD_CTX_copy_ex(c, k->inner);
-    EVP_DigestUpdate(c, data, len);
-    EVP_DigestFinal_ex(c, ih, NULL);
-    EVP_MD_CTX_copy_ex(c, k->outer);
-    EVP_DigestUpdate(c, ih, sizeof(ih));
-    EVP_DigestFinal_ex(c, out, NULL);
+    mac_compute2(k, NULL, 0, data, len, out);
 }
 
 void

@@ -51,7 +51,7 @@ struct verify_shared {
 void
 verify_report_problem(struct verify_report *rep, const char *object, const char *message)
 {
-    struct verify_problem p = { xstrdup(object), xstrdup(message) };
+    struct check_item p = { xstrdup(object), xstrdup(message) };
     vec_push(&rep->problems, p);
 }
 

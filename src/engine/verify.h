@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "repo/check.h"
 #include "repo/format.h"
 #include "util/vec.h"
 
@@ -21,13 +22,9 @@ struct verify_progress {
     _Atomic uint64_t blobs, blobs_total, bytes, bytes_total, errors;
 };
 
-struct verify_problem {
-    char *object;  /* "data/ab/ab12...", "index/...", "tree 1a2b... (/var/www)" */
-    char *message;
-};
-
 struct verify_report {
-    VEC(struct verify_problem) problems;
+    /* object: "data/ab/ab12...", "index/...", "tree 1a2b..." */
+    VEC(struct check_item) problems;
     VEC(char *) affected; /* file paths that cannot be restored exactly */
     uint64_t affected_total;
     uint64_t trees, blobs, bytes;

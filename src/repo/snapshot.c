@@ -135,6 +135,24 @@ jdup(json_t *o, const char *key)
     return xstrdup(v ? v : "");
 }
 
+/* Append the strings of JSON array arr to v. */
+static void
+jstrings(json_t *arr, char ***v, size_t *n, size_t *cap)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e)
+    {
+        if (!json_is_string(e))
+            continue;
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 4;
+            *v = xreallocarray(*v, *cap, sizeof(**v));
+        }
+        (*v)[(*n)++] = xstrdup(json_string_value(e));
+    }
+}
+
 static uint64_t
 ju64(json_t *o, const char *key)
 {
@@ -173,29 +191,16 @@ snap_decode(struct snapshot *s, const void *data, size_t len)
         snprintf(s->parent, sizeof(s->parent), "%s", json_string_value(v));
     s->partial = json_is_true(json_object_get(j, "partial"));
     s->error_count = ju64(j, "error_count");
-    json_array_foreach(json_object_get(j, "tags"), i, v)
-    {
-        if (json_is_string(v))
-            vec_push(&s->tags, xstrdup(json_string_value(v)));
-    }
+    jstrings(json_object_get(j, "tags"), &s->tags.v, &s->tags.n, &s->tags.cap);
     files = json_object_get(j, "files");
     if (files) {
         const char *tree = json_string_value(json_object_get(files, "tree"));
         if (!tree || id_from_hex(&s->files_tree, tree) != 0)
             goto bad;
         s->has_files = true;
-        arr = json_object_get(files, "paths");
-        json_array_foreach(arr, i, v)
-        {
-            if (json_is_string(v))
-                vec_push(&s->paths, xstrdup(json_string_value(v)));
-        }
-        arr = json_object_get(files, "excludes");
-        json_array_foreach(arr, i, v)
-        {
-            if (json_is_string(v))
-                vec_push(&s->excludes, xstrdup(json_string_value(v)));
-        }
+        jstrings(json_object_get(files, "paths"), &s->paths.v, &s->paths.n, &s->paths.cap);
+        jstrings(json_object_get(files, "excludes"), &s->excludes.v, &s->excludes.n,
+                 &s->excludes.cap);
         arr = json_object_get(files, "errors");
         json_array_foreach(arr, i, v)
         {

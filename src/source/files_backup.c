@@ -19,6 +19,7 @@
 #include "repo/tree.h"
 #include "source/fsmeta.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/pool.h"
 #include "util/sig.h"
@@ -339,12 +340,9 @@ list_names(struct walker *w, struct dirjob *dj, int dfd, struct sel *sel,
             vec_push(&names, e);
         }
     } else {
-        int fd2 = dup(dfd);
-        DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+        DIR *d = fs_opendir_dup(dfd);
         struct dirent *de;
         if (!d) {
-            if (fd2 >= 0)
-                close(fd2);
             drk_err_errno(DRK_EIO, errno, "cannot list '%s'", dj->path);
             source_error(w, dj->path, drk_err_msg());
             *out = NULL;
@@ -609,14 +607,10 @@ scan_dir(struct walker *w, int dfd, const char *path, struct sel *sel, int depth
         return;
     }
     {
-        int fd2 = dup(dfd);
-        DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+        DIR *d = fs_opendir_dup(dfd);
         struct dirent *de;
-        if (!d) {
-            if (fd2 >= 0)
-                close(fd2);
+        if (!d)
             return;
-        }
         while ((de = readdir(d)) != NULL) {
             struct stat st;
             char *p;

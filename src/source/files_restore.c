@@ -639,14 +639,10 @@ within_backed(const struct snapshot *snap, const char *orig)
 static void
 delete_extra(struct restorer *R, int dfd, const char *orig_dir, const struct tree *t)
 {
-    int fd2 = dup(dfd);
-    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+    DIR *d = fs_opendir_dup(dfd);
     struct dirent *de;
-    if (!d) {
-        if (fd2 >= 0)
-            close(fd2);
+    if (!d)
         return;
-    }
     while ((de = readdir(d)) != NULL) {
         char *orig;
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))

@@ -315,3 +315,19 @@ fs_remove_tree(const char *path)
         return drk_err_errno(DRK_EIO, errno, "cannot remove '%s'", path);
     return 0;
 }
+
+DIR *
+fs_opendir_dup(int dfd)
+{
+    int fd2 = dup(dfd);
+    DIR *d;
+    if (fd2 < 0)
+        return NULL;
+    d = fdopendir(fd2);
+    if (!d) {
+        int e = errno;
+        close(fd2);
+        errno = e;
+    }
+    return d;
+}

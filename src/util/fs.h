@@ -6,6 +6,7 @@
 #ifndef DRK_UTIL_FS_H
 #define DRK_UTIL_FS_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,6 +33,8 @@ char *fs_join(const char *dir, const char *name);
 char *fs_abspath(const char *path);
 /* rm -rf; does not follow symlinks. */
 int fs_remove_tree(const char *path);
+/* A DIR stream over a duplicate of dirfd (closedir leaves dirfd open); NULL with errno. */
+DIR *fs_opendir_dup(int dirfd);
 /* rm -rf of name in dirfd; -1 with errno on failure (no error detail recorded). */
 int fs_remove_at(int dirfd, const char *name);
 
