@@ -362,7 +362,7 @@ prompt_tty(const char *prompt, char **out, size_t *len)
     noecho = old;
     noecho.c_lflag &= (tcflag_t)~ECHO;
     noecho.c_lflag |= ECHONL;
-    if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &noecho) != 0) {
+    if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSANOW, &noecho) != 0) {
         close(fd);
         return DRK_ENOTFOUND;
     }
@@ -377,7 +377,7 @@ prompt_tty(const char *prompt, char **out, size_t *len)
         p[n++] = ch;
     }
     p[n] = '\0';
-    tcsetattr(fd, TCSAFLUSH, &old);
+    tcsetattr(fd, TCSANOW, &old);
     restored = true;
     (void)restored;
     close(fd);
