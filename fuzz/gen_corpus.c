@@ -266,8 +266,7 @@ gen_pack(struct stor *stor)
                                i % 2 ? "some words that repeat, words that repeat" : "x");
             uint8_t type = i % 5 == 4 ? BLOB_TREE : BLOB_DATA;
             repo_blob_id(&repo, type, text, (size_t)len, &id);
-            if (blob_seal(&c, &repo, type, &id, text, (size_t)len, 3,
-                          &sealed, &sealed_len) != 0 ||
+            if (blob_seal(&c, &repo, type, &id, text, (size_t)len, 3, &sealed, &sealed_len) != 0 ||
                 pack_writer_add(&pw, i % 5 == 4 ? BLOB_TREE : BLOB_DATA, &id, sealed, sealed_len,
                                 (uint32_t)len) != 0)
                 die("pack_writer_add");

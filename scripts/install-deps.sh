@@ -20,7 +20,7 @@ PKGS="build-essential cmake pkg-config git
       libsodium-dev libssl-dev libzstd-dev libjansson-dev
       libcmocka-dev
       attr acl jq util-linux procps iproute2 e2fsprogs
-      clang libclang-rt-14-dev"
+      clang clang-format libclang-rt-14-dev"
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS restic borgbackup pgbackrest time hyperfine zstd"
 fi

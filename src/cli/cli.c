@@ -63,8 +63,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-    { "init", cmd_init },       { "backup", cmd_backup }, { "version", cmd_version },
-    { "help", cmd_help },       { NULL, NULL },
+    { "init", cmd_init }, { "backup", cmd_backup }, { "version", cmd_version },
+    { "help", cmd_help }, { NULL, NULL },
 };
 
 int
@@ -116,8 +116,8 @@ app_common_option(struct app *app, int c, const char *arg, const char *usage)
 }
 
 int
-app_parse(struct app *app, int argc, char **argv, const struct option *cmd_opts,
-          const char *usage, app_opt_fn fn, void *ctx, int *first_arg)
+app_parse(struct app *app, int argc, char **argv, const struct option *cmd_opts, const char *usage,
+          app_opt_fn fn, void *ctx, int *first_arg)
 {
     static const struct option common[] = { COMMON_LONG_OPTIONS };
     size_t ncmd = 0, ncommon = sizeof(common) / sizeof(common[0]);
@@ -412,8 +412,8 @@ app_passphrase(struct app *app, bool confirm, char **out, size_t *len)
         *out = xstrdup(env);
         return 0;
     }
-    r = prompt_tty(confirm ? "Passphrase for the new repository: " : "Repository passphrase: ",
-                   out, len);
+    r = prompt_tty(confirm ? "Passphrase for the new repository: " : "Repository passphrase: ", out,
+                   len);
     if (r == DRK_ENOTFOUND) {
         drk_err_set(DRK_EUSAGE, "no passphrase: no terminal to ask on and none configured");
         drk_err_hint("set DRKIT_PASSWORD_FILE, a password-file or password-command in the "
@@ -504,7 +504,7 @@ cmd_version(struct app *app, int argc, char **argv)
 {
     if (argc > 0) {
         int first, r = app_parse(app, argc, argv, NULL, version_usage, app_no_options,
-                                (void *)version_usage, &first);
+                                 (void *)version_usage, &first);
         if (r)
             return r == 1 ? 0 : r;
         if (first < argc)
@@ -576,8 +576,9 @@ cli_main(int argc, char **argv)
         else if (c == 'v')
             c = OPT_VERBOSE;
         if (c == '?' || c == ':') {
-            fprintf(stderr, "drkit: %s '%s'\n%s", c == ':' ? "option needs a value:" :
-                    "unknown option", argv[optind - 1], main_usage);
+            fprintf(stderr, "drkit: %s '%s'\n%s",
+                    c == ':' ? "option needs a value:" : "unknown option", argv[optind - 1],
+                    main_usage);
             return 2;
         }
         h = app_common_option(&app, c, optarg, main_usage);

@@ -45,11 +45,15 @@ enum {
     OPT_FIRST_COMMAND_OPTION, /* commands number their own options from here */
 };
 
-#define COMMON_LONG_OPTIONS                                                                        \
-    { "repo", required_argument, NULL, OPT_REPO }, { "storage", required_argument, NULL, OPT_STORAGE }, \
-        { "config", required_argument, NULL, OPT_CONFIG }, { "json", no_argument, NULL, OPT_JSON }, \
-        { "quiet", no_argument, NULL, OPT_QUIET }, { "verbose", no_argument, NULL, OPT_VERBOSE },   \
-        { "help", no_argument, NULL, OPT_HELP }
+#define COMMON_LONG_OPTIONS                                                                 \
+    { "repo", required_argument, NULL, OPT_REPO },                                          \
+        { "storage", required_argument, NULL, OPT_STORAGE },                                \
+        { "config", required_argument, NULL, OPT_CONFIG },                                  \
+        { "json", no_argument, NULL, OPT_JSON }, { "quiet", no_argument, NULL, OPT_QUIET }, \
+        { "verbose", no_argument, NULL, OPT_VERBOSE },                                      \
+    {                                                                                       \
+        "help", no_argument, NULL, OPT_HELP                                                 \
+    }
 
 /* Handle a common option; returns 1 if it was one, 0 if not. --help prints usage. */
 int app_common_option(struct app *app, int c, const char *arg, const char *usage);

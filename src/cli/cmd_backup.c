@@ -67,9 +67,8 @@ snapshot_json(const struct snapshot *s, bool full)
                    (json_int_t)s->stats.bytes, "files_new", (json_int_t)s->stats.files_new,
                    "files_changed", (json_int_t)s->stats.files_changed, "files_unchanged",
                    (json_int_t)s->stats.files_unchanged, "bytes_read",
-                   (json_int_t)s->stats.bytes_read, "bytes_added",
-                   (json_int_t)s->stats.bytes_added, "blobs_added",
-                   (json_int_t)s->stats.blobs_added, "duration", s->stats.duration);
+                   (json_int_t)s->stats.bytes_read, "bytes_added", (json_int_t)s->stats.bytes_added,
+                   "blobs_added", (json_int_t)s->stats.blobs_added, "duration", s->stats.duration);
     j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s?, s:b, s:I, s:o}", "id", s->id,
                   "short_id", short_id, "name", s->name, "time", t, "type", s->type, "host",
                   out_json_bytes(s->host, strlen(s->host)), "username",
@@ -81,12 +80,11 @@ snapshot_json(const struct snapshot *s, bool full)
         char hex[ID_HEX_LEN + 1], end[DT_RFC3339_MAX];
         json_t *errs = json_array();
         for (size_t i = 0; i < s->errors.n; i++)
-            json_array_append_new(errs, json_pack("{s:o, s:o}", "path",
-                                                  out_json_bytes(s->errors.v[i].path,
-                                                                 strlen(s->errors.v[i].path)),
-                                                  "error",
-                                                  out_json_bytes(s->errors.v[i].message,
-                                                                 strlen(s->errors.v[i].message))));
+            json_array_append_new(
+                errs,
+                json_pack("{s:o, s:o}", "path",
+                          out_json_bytes(s->errors.v[i].path, strlen(s->errors.v[i].path)), "error",
+                          out_json_bytes(s->errors.v[i].message, strlen(s->errors.v[i].message))));
         json_object_set_new(j, "errors", errs);
         dt_format_rfc3339(&s->end_time, end);
         json_object_set_new(j, "end_time", json_string(end));
@@ -96,8 +94,8 @@ snapshot_json(const struct snapshot *s, bool full)
             id_to_hex(&s->files_tree, hex);
             json_object_set_new(j, "tree", json_string(hex));
             for (size_t i = 0; i < s->excludes.n; i++)
-                json_array_append_new(ex, out_json_bytes(s->excludes.v[i],
-                                                         strlen(s->excludes.v[i])));
+                json_array_append_new(ex,
+                                      out_json_bytes(s->excludes.v[i], strlen(s->excludes.v[i])));
             json_object_set_new(j, "excludes", ex);
         }
     }
@@ -117,8 +115,9 @@ load_and_resolve(struct app *app, struct snap_list *list, const char *ref, struc
                  list->damaged.v[i].message);
     if (!strcmp(ref, "latest") && list->damaged.n) {
         /* a damaged file may be the newest snapshot: "latest" cannot be known */
-        r = drk_err_set(DRK_ECORRUPT, "%zu snapshot file(s) cannot be read, so 'latest' is "
-                                      "uncertain",
+        r = drk_err_set(DRK_ECORRUPT,
+                        "%zu snapshot file(s) cannot be read, so 'latest' is "
+                        "uncertain",
                         list->damaged.n);
         if (list->items.n)
             drk_err_hint("the newest readable snapshot is '%s'; name a snapshot explicitly",
@@ -140,8 +139,9 @@ damaged_snapshots_error(const struct snap_list *list)
 {
     if (!list->damaged.n)
         return 0;
-    drk_err_set(DRK_ECORRUPT, "%zu snapshot file(s) of the repository are damaged (named "
-                              "above); run 'drkit backup check'",
+    drk_err_set(DRK_ECORRUPT,
+                "%zu snapshot file(s) of the repository are damaged (named "
+                "above); run 'drkit backup check'",
                 list->damaged.n);
     return DRK_ECORRUPT;
 }
@@ -267,12 +267,10 @@ backup_list(struct app *app, int argc, char **argv)
             out_count(files, sizeof(files), s->stats.files);
             size_format(s->stats.bytes, size);
             if (s->partial)
-                buf_addf(&note, "partial (%llu unreadable) ",
-                         (unsigned long long)s->error_count);
+                buf_addf(&note, "partial (%llu unreadable) ", (unsigned long long)s->error_count);
             for (size_t k = 0; k < s->tags.n; k++)
                 buf_addf(&note, "%s%s", k ? "," : "tags:", s->tags.v[k]);
-            out_table_row(t, s->name, id, time, s->type, s->host, files, size,
-                          (char *)note.data);
+            out_table_row(t, s->name, id, time, s->type, s->host, files, size, (char *)note.data);
             buf_release(&note);
             shown++;
         }
@@ -343,8 +341,8 @@ backup_show(struct app *app, int argc, char **argv)
             printf("%s %s\n", i ? "           " : "paths:     ", s->paths.v[i]);
         out_count(v, sizeof(v), s->stats.files);
         size_format(s->stats.bytes, t0);
-        printf("files:      %s in %llu directories, %s\n", v,
-               (unsigned long long)s->stats.dirs, t0);
+        printf("files:      %s in %llu directories, %s\n", v, (unsigned long long)s->stats.dirs,
+               t0);
         printf("changes:    %llu new, %llu changed, %llu unchanged\n",
                (unsigned long long)s->stats.files_new, (unsigned long long)s->stats.files_changed,
                (unsigned long long)s->stats.files_unchanged);
@@ -359,8 +357,8 @@ backup_show(struct app *app, int argc, char **argv)
         if (s->error_count) {
             printf("unreadable: %llu file(s)\n", (unsigned long long)s->error_count);
             for (size_t i = 0; i < s->errors.n; i++) {
-                str_escape_display(&esc, s->errors.v[i].message,
-                                   strlen(s->errors.v[i].message), true);
+                str_escape_display(&esc, s->errors.v[i].message, strlen(s->errors.v[i].message),
+                                   true);
                 printf("  %s\n", (char *)esc.data);
             }
         }
@@ -424,13 +422,12 @@ ls_print(struct ls_ctx *l, const char *path, const struct node *n)
         json_t *j;
         snprintf(mode, sizeof(mode), "%04o", n->mode);
         dt_format_rfc3339(&mt, t);
-        j = json_pack("{s:o, s:o, s:s, s:s, s:I, s:I, s:o, s:o, s:I, s:s}", "path",
-                      out_json_bytes(path, strlen(path)), "name",
-                      out_json_bytes(n->name, n->name_len), "type", node_type_name(n->type),
-                      "mode", mode, "uid", (json_int_t)n->uid, "gid", (json_int_t)n->gid, "user",
-                      out_json_bytes(n->user, strlen(n->user)), "group",
-                      out_json_bytes(n->group, strlen(n->group)), "size", (json_int_t)n->size,
-                      "mtime", t);
+        j = json_pack(
+            "{s:o, s:o, s:s, s:s, s:I, s:I, s:o, s:o, s:I, s:s}", "path",
+            out_json_bytes(path, strlen(path)), "name", out_json_bytes(n->name, n->name_len),
+            "type", node_type_name(n->type), "mode", mode, "uid", (json_int_t)n->uid, "gid",
+            (json_int_t)n->gid, "user", out_json_bytes(n->user, strlen(n->user)), "group",
+            out_json_bytes(n->group, strlen(n->group)), "size", (json_int_t)n->size, "mtime", t);
         if (n->type == NODE_SYMLINK)
             json_object_set_new(j, "link_target", out_json_bytes(n->link, n->link_len));
         if (n->nlink > 1 && n->type == NODE_FILE)
@@ -557,15 +554,14 @@ backup_ls(struct app *app, int argc, char **argv)
                 free(walked);
                 walked = nw;
                 if (!n) {
-                    r = drk_err_set(DRK_ENOTFOUND, "'%s' is not in snapshot '%s'", walked,
-                                    s->name);
+                    r = drk_err_set(DRK_ENOTFOUND, "'%s' is not in snapshot '%s'", walked, s->name);
                     free(walked);
                     goto out;
                 }
                 if (n->type != NODE_DIR) {
                     if (slash && slash[1]) {
-                        r = drk_err_set(DRK_ENOTFOUND, "'%s' is not a directory in '%s'",
-                                        walked, s->name);
+                        r = drk_err_set(DRK_ENOTFOUND, "'%s' is not a directory in '%s'", walked,
+                                        s->name);
                         free(walked);
                         goto out;
                     }
@@ -615,9 +611,10 @@ struct subcommand {
 };
 
 static const struct subcommand subs[] = {
-    { "create", cmd_backup_create }, { "list", backup_list },   { "show", backup_show },
-    { "ls", backup_ls },             { "restore", cmd_backup_restore },
-    { "test", cmd_backup_test },     { "check", cmd_backup_check }, { NULL, NULL },
+    { "create", cmd_backup_create },   { "list", backup_list },
+    { "show", backup_show },           { "ls", backup_ls },
+    { "restore", cmd_backup_restore }, { "test", cmd_backup_test },
+    { "check", cmd_backup_check },     { NULL, NULL },
 };
 
 int

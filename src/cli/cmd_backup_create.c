@@ -215,8 +215,10 @@ cmd_backup_create(struct app *app, int argc, char **argv)
     }
     for (size_t i = 0; i < paths.n; i++) {
         if (!utf8_valid(paths.v[i], strlen(paths.v[i]))) {
-            r = cli_usage_error(create_usage, "path '%s' is not valid UTF-8; back up its parent "
-                                              "directory instead", paths.v[i]);
+            r = cli_usage_error(create_usage,
+                                "path '%s' is not valid UTF-8; back up its parent "
+                                "directory instead",
+                                paths.v[i]);
             goto out_nosnap;
         }
     }
@@ -246,8 +248,8 @@ cmd_backup_create(struct app *app, int argc, char **argv)
 
     if (app->json) {
         json_t *j = snapshot_json(&snap, true);
-        json_object_set_new(j, "parent_name", bp.parent_name[0] ? json_string(bp.parent_name)
-                                                                : json_null());
+        json_object_set_new(j, "parent_name",
+                            bp.parent_name[0] ? json_string(bp.parent_name) : json_null());
         out_json(j);
     } else if (!app->quiet) {
         char files[32], rd[SIZE_FMT_MAX], added[SIZE_FMT_MAX], dur[24];
@@ -260,8 +262,7 @@ cmd_backup_create(struct app *app, int argc, char **argv)
         printf("files: %s (%llu new, %llu changed, %llu unchanged), %llu dirs\n", files,
                (unsigned long long)snap.stats.files_new,
                (unsigned long long)snap.stats.files_changed,
-               (unsigned long long)snap.stats.files_unchanged,
-               (unsigned long long)snap.stats.dirs);
+               (unsigned long long)snap.stats.files_unchanged, (unsigned long long)snap.stats.dirs);
         printf("%s read, %s added to the repository, in %s\n", rd, added, dur);
     }
 out:

@@ -182,25 +182,24 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
         json_t *errs = json_array();
         for (size_t i = 0; i < res.errors.n; i++)
             json_array_append_new(
-                errs, json_pack("{s:o, s:s, s:o}", "path",
-                                out_json_bytes(res.errors.v[i].path, strlen(res.errors.v[i].path)),
-                                "kind",
-                                res.errors.v[i].kind == RESTORE_ERR_INTEGRITY ? "integrity"
-                                : res.errors.v[i].kind == RESTORE_ERR_UNSAFE  ? "unsafe"
-                                                                              : "io",
-                                "error",
-                                out_json_bytes(res.errors.v[i].message,
-                                               strlen(res.errors.v[i].message))));
+                errs,
+                json_pack(
+                    "{s:o, s:s, s:o}", "path",
+                    out_json_bytes(res.errors.v[i].path, strlen(res.errors.v[i].path)), "kind",
+                    res.errors.v[i].kind == RESTORE_ERR_INTEGRITY ? "integrity"
+                    : res.errors.v[i].kind == RESTORE_ERR_UNSAFE  ? "unsafe"
+                                                                  : "io",
+                    "error",
+                    out_json_bytes(res.errors.v[i].message, strlen(res.errors.v[i].message))));
         out_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}",
-                           "snapshot", s->name, "id", s->id, "target", target_abs,
-                           "files_written", (json_int_t)res.files_written, "files_unchanged",
-                           (json_int_t)res.files_unchanged, "dirs", (json_int_t)res.dirs,
-                           "links", (json_int_t)res.links, "deleted", (json_int_t)res.deleted, "bytes_written",
-                           (json_int_t)res.bytes_written, "integrity_errors",
-                           (json_int_t)res.integrity_errors, "io_errors",
-                           (json_int_t)res.io_errors, "unsafe_errors",
-                           (json_int_t)res.unsafe_errors, "duration", dt_monotonic() - t0,
-                           "errors", errs));
+                           "snapshot", s->name, "id", s->id, "target", target_abs, "files_written",
+                           (json_int_t)res.files_written, "files_unchanged",
+                           (json_int_t)res.files_unchanged, "dirs", (json_int_t)res.dirs, "links",
+                           (json_int_t)res.links, "deleted", (json_int_t)res.deleted,
+                           "bytes_written", (json_int_t)res.bytes_written, "integrity_errors",
+                           (json_int_t)res.integrity_errors, "io_errors", (json_int_t)res.io_errors,
+                           "unsafe_errors", (json_int_t)res.unsafe_errors, "duration",
+                           dt_monotonic() - t0, "errors", errs));
     } else if (!app->quiet) {
         char files[32], bytes[SIZE_FMT_MAX], dur[24];
         out_count(files, sizeof(files), res.files_written);

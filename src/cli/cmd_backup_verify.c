@@ -141,10 +141,10 @@ cmd_backup_test(struct app *app, int argc, char **argv)
     if (app->json) {
         json_t *probs = json_array();
         for (size_t i = 0; i < rep.problems.n; i++)
-            json_array_append_new(probs, json_pack("{s:s, s:o}", "object", rep.problems.v[i].object,
-                                                   "error",
-                                                   out_json_bytes(rep.problems.v[i].message,
-                                                                  strlen(rep.problems.v[i].message))));
+            json_array_append_new(
+                probs, json_pack("{s:s, s:o}", "object", rep.problems.v[i].object, "error",
+                                 out_json_bytes(rep.problems.v[i].message,
+                                                strlen(rep.problems.v[i].message))));
         out_json(json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:f, s:o, s:o, s:I}", "snapshot",
                            s->name, "id", s->id, "ok", rep.problems.n == 0, "trees",
                            (json_int_t)rep.trees, "blobs", (json_int_t)rep.blobs, "bytes",
@@ -164,8 +164,9 @@ cmd_backup_test(struct app *app, int argc, char **argv)
         }
     }
     if (rep.problems.n)
-        r = drk_err_set(DRK_ECORRUPT, "snapshot '%s' is damaged: %zu problem(s), %llu file(s) "
-                                      "affected",
+        r = drk_err_set(DRK_ECORRUPT,
+                        "snapshot '%s' is damaged: %zu problem(s), %llu file(s) "
+                        "affected",
                         s->name, rep.problems.n, (unsigned long long)rep.affected_total);
 out:
     verify_report_release(&rep);
@@ -257,8 +258,8 @@ cmd_backup_check(struct app *app, int argc, char **argv)
         out_json(json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:I}",
                            "ok", rep.problems.n == 0, "read_data", o.read_data, "snapshots",
                            (json_int_t)rep.snapshots, "index_files", (json_int_t)rep.index_files,
-                           "packs", (json_int_t)rep.packs, "blobs", (json_int_t)rep.blobs,
-                           "trees", (json_int_t)rep.trees, "bytes_read",
+                           "packs", (json_int_t)rep.packs, "blobs", (json_int_t)rep.blobs, "trees",
+                           (json_int_t)rep.trees, "bytes_read",
                            (json_int_t)atomic_load(&prog.bytes), "duration", dt_monotonic() - t0,
                            "problems", items_json(rep.problems.v, rep.problems.n), "notes",
                            items_json(rep.notes.v, rep.notes.n), "affected",
@@ -277,13 +278,13 @@ cmd_backup_check(struct app *app, int argc, char **argv)
                    rep.problems.n ? "problems found" : "no problems",
                    (unsigned long long)rep.snapshots, (unsigned long long)rep.index_files,
                    (unsigned long long)rep.packs, (unsigned long long)rep.blobs,
-                   (unsigned long long)rep.trees, o.read_data ? ", all data read and" : "",
-                   dur);
+                   (unsigned long long)rep.trees, o.read_data ? ", all data read and" : "", dur);
         }
     }
     if (rep.problems.n)
-        r = drk_err_set(DRK_ECORRUPT, "the repository is damaged: %zu problem(s), %llu file(s) "
-                                      "affected",
+        r = drk_err_set(DRK_ECORRUPT,
+                        "the repository is damaged: %zu problem(s), %llu file(s) "
+                        "affected",
                         rep.problems.n, (unsigned long long)rep.affected_total);
 out:
     check_report_release(&rep);

@@ -141,8 +141,8 @@ cmd_init(struct app *app, int argc, char **argv)
         return r;
     }
     if (app->json) {
-        out_json(json_pack("{s:s, s:s, s:s, s:i}", "location", loc, "id", repo->config.id,
-                           "key", repo->key_id, "version", (int)repo->config.version));
+        out_json(json_pack("{s:s, s:s, s:s, s:i}", "location", loc, "id", repo->config.id, "key",
+                           repo->key_id, "version", (int)repo->config.version));
     } else if (!app->quiet) {
         printf("created drkit repository %.12s at %s\n", repo->config.id, loc);
         printf("keep the passphrase safe: without it the backups cannot be restored\n");

@@ -23,9 +23,9 @@ aead_open(unsigned char *out, const unsigned char *sealed, size_t sealed_len,
     if (sealed_len < AEAD_OVERHEAD)
         return -1;
     len = sealed_len - AEAD_OVERHEAD;
-    return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-               out, NULL, sealed + AEAD_NONCE_LEN, len, sealed + AEAD_NONCE_LEN + len, ad, adlen,
-               sealed, key) == 0
+    return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out, NULL, sealed + AEAD_NONCE_LEN,
+                                                               len, sealed + AEAD_NONCE_LEN + len,
+                                                               ad, adlen, sealed, key) == 0
                ? 0
                : -1;
 }

@@ -121,8 +121,8 @@ mac_compute(const struct mac_key *k, const void *data, size_t len, unsigned char
 }
 
 void
-mac_compute2(const struct mac_key *k, const void *prefix, size_t plen, const void *data,
-             size_t len, unsigned char out[SHA256_LEN])
+mac_compute2(const struct mac_key *k, const void *prefix, size_t plen, const void *data, size_t len,
+             unsigned char out[SHA256_LEN])
 {
     EVP_MD_CTX *c = thread_ctx();
     unsigned char ih[SHA256_LEN];

@@ -20,8 +20,8 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define INDEX_BATCH    64 /* packs per index file written during a backup */
-#define FINISH_QUEUE   4  /* full packs waiting for fsync + commit */
+#define INDEX_BATCH  64 /* packs per index file written during a backup */
+#define FINISH_QUEUE 4  /* full packs waiting for fsync + commit */
 
 struct saver_ctx {
     struct blob_codec codec;
@@ -302,8 +302,8 @@ saver_put_blob(struct saver *s, unsigned ctx, uint8_t type, const void *data, si
         return 0;
     if ((r = check_finisher(s)) != 0)
         goto fail;
-    if ((r = blob_seal(&c->codec, s->repo, type, id_out, data, len, s->repo->compression,
-                       &sealed, &sealed_len)) != 0)
+    if ((r = blob_seal(&c->codec, s->repo, type, id_out, data, len, s->repo->compression, &sealed,
+                       &sealed_len)) != 0)
         goto fail;
     if (type == BLOB_TREE) {
         pthread_mutex_lock(&s->tree_mu);

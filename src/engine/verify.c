@@ -101,7 +101,8 @@ on_tree_error(void *arg, const char *path, const struct blob_id *tree, int err)
     verify_report_problem(c->rep, obj, drk_err_msg());
     idset_add(&c->bad, tree);
     if (c->rep->affected.n < VERIFY_AFFECTED_KEPT)
-        vec_push(&c->rep->affected, xasprintf("%s%s (everything below)", path, strcmp(path, "/") ? "/" : ""));
+        vec_push(&c->rep->affected,
+                 xasprintf("%s%s (everything below)", path, strcmp(path, "/") ? "/" : ""));
     c->rep->affected_total++;
     atomic_fetch_add(&c->prog->errors, 1);
     return 0;

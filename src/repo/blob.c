@@ -61,8 +61,7 @@ blob_ad(unsigned char ad[1 + ID_LEN], uint8_t type, const struct blob_id *id)
 
 int
 blob_seal(struct blob_codec *c, const struct repo *repo, uint8_t type, const struct blob_id *id,
-          const void *data, size_t len, int level, const unsigned char **sealed,
-          size_t *sealed_len)
+          const void *data, size_t len, int level, const unsigned char **sealed, size_t *sealed_len)
 {
     unsigned char ad[1 + ID_LEN], *w, *out;
     size_t plen = 0;
@@ -121,8 +120,7 @@ blob_open(struct blob_codec *c, const struct repo *repo, uint8_t type, const str
 
     id_to_hex(id, hex);
     if (sealed_len < AEAD_OVERHEAD + 1 || raw_len > BLOB_MAX_RAW)
-        return drk_err_set(DRK_ECORRUPT, "blob %.16s in '%s' has an impossible length", hex,
-                           where);
+        return drk_err_set(DRK_ECORRUPT, "blob %.16s in '%s' has an impossible length", hex, where);
     plen = sealed_len - AEAD_OVERHEAD;
     buf_reset(&c->work);
     if ((w = buf_reserve(&c->work, plen)) == NULL)
@@ -134,8 +132,7 @@ blob_open(struct blob_codec *c, const struct repo *repo, uint8_t type, const str
     buf_reset(out);
     if (w[0] == COMP_NONE) {
         if (plen - 1 != raw_len)
-            return drk_err_set(DRK_ECORRUPT, "blob %.16s in '%s' has the wrong length", hex,
-                               where);
+            return drk_err_set(DRK_ECORRUPT, "blob %.16s in '%s' has the wrong length", hex, where);
         if (buf_add(out, w + 1, plen - 1) != 0)
             return drk_err_code();
     } else if (w[0] == COMP_ZSTD) {
@@ -147,8 +144,7 @@ blob_open(struct blob_codec *c, const struct repo *repo, uint8_t type, const str
             return drk_err_code();
         n = ZSTD_decompressDCtx(c->dctx, dst, raw_len, w + 1, plen - 1);
         if (ZSTD_isError(n) || n != raw_len)
-            return drk_err_set(DRK_ECORRUPT, "blob %.16s in '%s' does not decompress", hex,
-                               where);
+            return drk_err_set(DRK_ECORRUPT, "blob %.16s in '%s' does not decompress", hex, where);
         buf_setlen(out, raw_len);
     } else {
         return drk_err_set(DRK_ECORRUPT, "blob %.16s in '%s' has unknown compression %u", hex,

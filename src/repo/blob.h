@@ -22,8 +22,8 @@ struct idx_loc;
 struct blob_codec {
     void *cctx;        /* ZSTD_CCtx */
     void *sample_cctx; /* ZSTD_CCtx at level 1, for the compressibility probe */
-    void *dctx; /* ZSTD_DCtx */
-    int level;  /* the level cctx is set to */
+    void *dctx;        /* ZSTD_DCtx */
+    int level;         /* the level cctx is set to */
     struct buf work;
     struct buf sealed;
 };
@@ -38,15 +38,15 @@ void blob_codec_release(struct blob_codec *c);
  * without trying (JPEG, PNG, video and archives make up most of a shop's bytes).
  * *sealed points into c (valid until the next call on c).
  */
-int blob_seal(struct blob_codec *c, const struct repo *repo, uint8_t type,
-              const struct blob_id *id, const void *data, size_t len, int level,
-              const unsigned char **sealed, size_t *sealed_len);
+int blob_seal(struct blob_codec *c, const struct repo *repo, uint8_t type, const struct blob_id *id,
+              const void *data, size_t len, int level, const unsigned char **sealed,
+              size_t *sealed_len);
 
 /* Open a sealed blob and check its id; the payload replaces out's contents. `where` names
  * the pack for messages. DRK_ECORRUPT if anything does not match. */
-int blob_open(struct blob_codec *c, const struct repo *repo, uint8_t type,
-              const struct blob_id *id, const void *sealed, size_t sealed_len, uint32_t raw_len,
-              struct buf *out, const char *where);
+int blob_open(struct blob_codec *c, const struct repo *repo, uint8_t type, const struct blob_id *id,
+              const void *sealed, size_t sealed_len, uint32_t raw_len, struct buf *out,
+              const char *where);
 
 /* Look the blob up in the index, read it from its pack and open it. DRK_ENOTFOUND if the
  * index does not know it. */

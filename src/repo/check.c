@@ -55,14 +55,13 @@ struct checker {
     struct check_progress *prog;
     struct check_report *rep;
     pthread_mutex_t mu;
-    struct idset trees;     /* trees seen */
-    struct idset missing;   /* blobs needed but not indexed (reported once) */
-    struct idset bad;       /* blobs that are missing or damaged */
-    const char *snap_name;  /* snapshot being walked */
+    struct idset trees;    /* trees seen */
+    struct idset missing;  /* blobs needed but not indexed (reported once) */
+    struct idset bad;      /* blobs that are missing or damaged */
+    const char *snap_name; /* snapshot being walked */
 };
 
-static void
-note(struct check_report *rep, const char *object, const char *fmt, ...)
+static void note(struct check_report *rep, const char *object, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -225,7 +224,8 @@ walk_error(void *arg, const char *path, const struct blob_id *tree, int err)
              path);
     problem(c, obj, msg);
     if (c->rep->affected.n < CHECK_AFFECTED_KEPT)
-        vec_push(&c->rep->affected, xasprintf("%s: %s%s (everything below)", c->snap_name, path, strcmp(path, "/") ? "/" : ""));
+        vec_push(&c->rep->affected, xasprintf("%s: %s%s (everything below)", c->snap_name, path,
+                                              strcmp(path, "/") ? "/" : ""));
     c->rep->affected_total++;
     return 0;
 }
@@ -302,8 +302,8 @@ read_pack_job(void *arg, unsigned worker)
             r = drk_err_set(DRK_ECORRUPT, "a blob lies beyond the end of pack '%s'", key);
         else
             r = blob_open(&j->sh->codecs[worker], c->repo, entries[i].type, &entries[i].id,
-                          raw.data + entries[i].offset, entries[i].length,
-                          entries[i].raw_length, &j->sh->bufs[worker], key);
+                          raw.data + entries[i].offset, entries[i].length, entries[i].raw_length,
+                          &j->sh->bufs[worker], key);
         if (r) {
             problem(c, key, drk_err_msg());
             pthread_mutex_lock(&c->mu);

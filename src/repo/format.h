@@ -63,22 +63,22 @@ enum blob_type {
  * Entry (48 bytes): u8 type, u8[3] zero, u32 offset, u32 length (sealed bytes),
  *                   u32 raw length (uncompressed payload), 32 bytes blob id.
  */
-#define PACK_MAGIC          "DRKPACK\x01"
-#define PACK_MAGIC_LEN      8
-#define PACK_TRAILER_MAGIC  "DRKE"
-#define PACK_TRAILER_LEN    8
-#define PACK_HEADER_AD      "DRKH"
-#define PACK_ENTRY_LEN      48
-#define PACK_MAX_SIZE       (UINT32_MAX - 1) /* offsets are u32 */
-#define PACK_DEFAULT_SIZE   (16u * 1024 * 1024)
-#define PACK_MAX_BLOBS      (1u << 20)
+#define PACK_MAGIC         "DRKPACK\x01"
+#define PACK_MAGIC_LEN     8
+#define PACK_TRAILER_MAGIC "DRKE"
+#define PACK_TRAILER_LEN   8
+#define PACK_HEADER_AD     "DRKH"
+#define PACK_ENTRY_LEN     48
+#define PACK_MAX_SIZE      (UINT32_MAX - 1) /* offsets are u32 */
+#define PACK_DEFAULT_SIZE  (16u * 1024 * 1024)
+#define PACK_MAX_BLOBS     (1u << 20)
 
 /* Largest blob payload accepted on read (tree blobs of huge directories can be big). */
-#define BLOB_MAX_RAW        (512u * 1024 * 1024)
+#define BLOB_MAX_RAW (512u * 1024 * 1024)
 /* Largest sealed object (index, snapshot) accepted on read. */
-#define SEALED_MAX          (1024u * 1024 * 1024)
+#define SEALED_MAX (1024u * 1024 * 1024)
 /* Largest key/lock file accepted on read. */
-#define SMALL_FILE_MAX      (64u * 1024)
+#define SMALL_FILE_MAX (64u * 1024)
 
 /* Master key material wrapped in each key file: encryption key, blob-id MAC key and
  * chunker seed, 32 bytes each. */

@@ -347,8 +347,7 @@ idx_add_file(struct idx *x, const void *plain, size_t len, const char *file_id)
             pack_entry_decode(&e, rd_bytes(&r, PACK_ENTRY_LEN));
             if (e.type > BLOB_TREE || (uint64_t)e.offset + e.length > pp.size ||
                 e.length < 40 + 1 || e.raw_length > BLOB_MAX_RAW)
-                rc = drk_err_set(DRK_ECORRUPT, "index file '%s' has an impossible entry",
-                                 file_id);
+                rc = drk_err_set(DRK_ECORRUPT, "index file '%s' has an impossible entry", file_id);
             vec_push(&entries, e);
         }
         vec_push(&packs, pp);
@@ -360,8 +359,9 @@ idx_add_file(struct idx *x, const void *plain, size_t len, const char *file_id)
     for (size_t k = 0; k < packs.n && rc == 0; k++) {
         uint32_t known;
         if (find_pack(x, &packs.v[k].id, &known) == 0 && x->packs[known].size != packs.v[k].size)
-            rc = drk_err_set(DRK_ECORRUPT, "index file '%s' gives a pack another size than an "
-                                           "earlier index file",
+            rc = drk_err_set(DRK_ECORRUPT,
+                             "index file '%s' gives a pack another size than an "
+                             "earlier index file",
                              file_id);
     }
     if (rc == 0) {

@@ -65,9 +65,9 @@ key_add(struct stor *stor, const unsigned char master[MASTER_KEY_LEN], const cha
     current_user(user, sizeof(user));
     salt64 = b64_encode(salt, sizeof(salt));
     data64 = b64_encode(wrapped, sizeof(wrapped));
-    j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "version", 1, "created",
-                  created, "host", host, "username", user, "kdf", "argon2id", "opslimit",
-                  (json_int_t)ops, "memlimit", (json_int_t)mem, "salt", salt64, "data", data64);
+    j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "version", 1, "created", created,
+                  "host", host, "username", user, "kdf", "argon2id", "opslimit", (json_int_t)ops,
+                  "memlimit", (json_int_t)mem, "salt", salt64, "data", data64);
     free(salt64);
     free(data64);
     if (!j)
@@ -175,8 +175,8 @@ try_key(struct stor *stor, const char *name, const char *pass, size_t passlen,
     }
     if ((r = kdf_derive(wrapkey, AEAD_KEY_LEN, pass, passlen, salt, ops, mem)) != 0)
         goto out;
-    if (aead_open(master_out, wrapped, wrapped_len, (const unsigned char *)KEY_AD,
-                  strlen(KEY_AD), wrapkey) != 0)
+    if (aead_open(master_out, wrapped, wrapped_len, (const unsigned char *)KEY_AD, strlen(KEY_AD),
+                  wrapkey) != 0)
         r = DRK_EPASSWORD;
 out:
     if (wrapkey)

@@ -26,7 +26,7 @@ int key_add(struct stor *stor, const unsigned char master[MASTER_KEY_LEN], const
 int key_unlock(struct stor *stor, const char *pass, size_t passlen,
                unsigned char master_out[MASTER_KEY_LEN], char id_out[ID_HEX_LEN + 1]);
 /* Parse a key file's JSON without unwrapping it (for listings and fuzzing). */
-int key_parse(const void *data, size_t len, uint64_t *ops, uint64_t *mem,
-              unsigned char salt[16], unsigned char **wrapped, size_t *wrapped_len);
+int key_parse(const void *data, size_t len, uint64_t *ops, uint64_t *mem, unsigned char salt[16],
+              unsigned char **wrapped, size_t *wrapped_len);
 
 #endif

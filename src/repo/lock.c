@@ -56,8 +56,9 @@ proc_start_time(long pid)
     if (!p)
         return 0;
     /* after ") " come fields 3.. ; start time is field 22 */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
-                      "%*d %llu",
+    if (sscanf(p + 2,
+               "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+               "%*d %llu",
                &start) != 1)
         return 0;
     return start;
@@ -91,8 +92,8 @@ write_lock(struct repo_lock *l, char id_out[ID_HEX_LEN + 1])
     dt_now(&now);
     dt_format_rfc3339(&now, t);
     j = json_pack("{s:s, s:b, s:s, s:s, s:I, s:I, s:s}", "time", t, "exclusive", l->exclusive,
-                  "hostname", host, "username", user, "pid", (json_int_t)getpid(),
-                  "process_start", (json_int_t)proc_start_time(getpid()), "command", l->command);
+                  "hostname", host, "username", user, "pid", (json_int_t)getpid(), "process_start",
+                  (json_int_t)proc_start_time(getpid()), "command", l->command);
     text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text)

@@ -25,7 +25,7 @@ struct pack_writer {
     uint64_t size;
     VEC(struct pack_entry) entries;
     uint64_t payload_bytes; /* raw bytes of the blobs in it */
-    struct dwrite out; /* O_DIRECT when the storage allows it */
+    struct dwrite out;      /* O_DIRECT when the storage allows it */
 };
 
 #define PACK_DIRECT_BUF (1024 * 1024)
@@ -36,8 +36,7 @@ int pack_writer_begin(struct pack_writer *pw, struct stor *stor);
 int pack_writer_add(struct pack_writer *pw, uint8_t type, const struct blob_id *id,
                     const void *sealed, size_t len, uint32_t raw_len);
 /* Header + trailer; the pack's id goes to id_out. */
-int pack_writer_finish(struct pack_writer *pw, const unsigned char key[32],
-                       struct blob_id *id_out);
+int pack_writer_finish(struct pack_writer *pw, const unsigned char key[32], struct blob_id *id_out);
 int pack_writer_commit(struct pack_writer *pw, struct stor *stor, const struct blob_id *id);
 void pack_writer_discard(struct pack_writer *pw, struct stor *stor);
 

@@ -42,8 +42,7 @@ repo_pack_key(const struct blob_id *pack, char out[ID_HEX_LEN + 16])
 }
 
 void
-repo_blob_id(const struct repo *r, uint8_t type, const void *data, size_t len,
-             struct blob_id *out)
+repo_blob_id(const struct repo *r, uint8_t type, const void *data, size_t len, struct blob_id *out)
 {
     mac_compute2(r->mac, &type, 1, data, len, out->b);
 }
@@ -67,8 +66,10 @@ repo_probe(struct stor *stor)
         return r;
     if (head.len < 4 || memcmp(head.data, SEALED_MAGIC, 4) != 0) {
         buf_release(&head);
-        r = drk_err_set(DRK_EFOREIGN, "'%s' is not a drkit repository (its config file is not "
-                                      "drkit's)", stor->location);
+        r = drk_err_set(DRK_EFOREIGN,
+                        "'%s' is not a drkit repository (its config file is not "
+                        "drkit's)",
+                        stor->location);
         drk_err_hint("is it a restic or borg repository? drkit cannot open those");
         return r;
     }
@@ -79,11 +80,11 @@ repo_probe(struct stor *stor)
 static char *
 config_encode(const struct repo_config *c)
 {
-    json_t *j = json_pack("{s:i, s:s, s:s, s:{s:i, s:i, s:i}, s:i, s:i}", "version",
-                          (int)c->version, "id", c->id, "created", c->created, "chunker", "min",
-                          (int)c->chunker.min, "avg_bits", (int)c->chunker.avg_bits, "max",
-                          (int)c->chunker.max, "compression", c->compression, "pack_size",
-                          (int)c->pack_size);
+    json_t *j =
+        json_pack("{s:i, s:s, s:s, s:{s:i, s:i, s:i}, s:i, s:i}", "version", (int)c->version, "id",
+                  c->id, "created", c->created, "chunker", "min", (int)c->chunker.min, "avg_bits",
+                  (int)c->chunker.avg_bits, "max", (int)c->chunker.max, "compression",
+                  c->compression, "pack_size", (int)c->pack_size);
     char *s = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
     json_decref(j);
     return s;
@@ -107,7 +108,8 @@ config_decode(struct repo_config *c, const void *data, size_t len)
     }
     if (version > REPO_FORMAT_VERSION || version < 1) {
         json_decref(j);
-        return drk_err_set(DRK_EVERSION, "repository format version %lld; this drkit reads up to %d",
+        return drk_err_set(DRK_EVERSION,
+                           "repository format version %lld; this drkit reads up to %d",
                            (long long)version, REPO_FORMAT_VERSION);
     }
     c->version = (uint32_t)version;
@@ -119,8 +121,9 @@ config_decode(struct repo_config *c, const void *data, size_t len)
     c->compression = (int)comp;
     c->pack_size = (uint32_t)pack_size;
     json_decref(j);
-    if (cmin <= 0 || cmax <= 0 || cbits <= 0 || cmax > (64 << 20) || !cdc_params_valid(&c->chunker) ||
-        comp < 0 || comp > 19 || pack_size < (1 << 20) || pack_size > (1 << 30))
+    if (cmin <= 0 || cmax <= 0 || cbits <= 0 || cmax > (64 << 20) ||
+        !cdc_params_valid(&c->chunker) || comp < 0 || comp > 19 || pack_size < (1 << 20) ||
+        pack_size > (1 << 30))
         return drk_err_set(DRK_ECORRUPT, "repository config has values out of range");
     return 0;
 }
@@ -162,8 +165,8 @@ repo_free(struct repo *r)
     free(r);
 }
 
-static const char *const layout_dirs[] = { "keys", "index", "snapshots", "names", "locks", "tmp",
-                                            "data", NULL };
+static const char *const layout_dirs[] = { "keys",  "index", "snapshots", "names",
+                                           "locks", "tmp",   "data",      NULL };
 
 int
 repo_init(struct repo **out, struct stor *stor, const char *pass, size_t passlen,
@@ -190,7 +193,8 @@ repo_init(struct repo **out, struct stor *stor, const char *pass, size_t passlen
     r->config.chunker.min = CDC_DEFAULT_MIN;
     r->config.chunker.avg_bits = CDC_DEFAULT_AVG_BITS;
     r->config.chunker.max = CDC_DEFAULT_MAX;
-    r->config.compression = opts && opts->compression >= 0 ? opts->compression : DEFAULT_COMPRESSION;
+    r->config.compression =
+        opts && opts->compression >= 0 ? opts->compression : DEFAULT_COMPRESSION;
     r->config.pack_size = opts && opts->pack_size ? opts->pack_size : PACK_DEFAULT_SIZE;
     randombytes_buf(r->master, MASTER_KEY_LEN);
 
@@ -253,8 +257,9 @@ repo_open(struct repo **out, struct stor *stor, const char *pass, size_t passlen
         goto fail;
     rc = sealed_open(&plain, repo_enc_key(r), OBJ_CONFIG, raw.data, raw.len, "config");
     if (rc == DRK_ECORRUPT) {
-        rc = drk_err_set(DRK_ECORRUPT, "the config of '%s' does not open with key '%.12s' "
-                                       "(damaged, or the key belongs to another repository)",
+        rc = drk_err_set(DRK_ECORRUPT,
+                         "the config of '%s' does not open with key '%.12s' "
+                         "(damaged, or the key belongs to another repository)",
                          stor->location, r->key_id);
         goto fail;
     }

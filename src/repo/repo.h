@@ -42,9 +42,9 @@ struct repo {
 };
 
 struct repo_init_opts {
-    uint64_t kdf_ops; /* 0: default */
-    uint64_t kdf_mem; /* 0: default */
-    int compression;  /* -1: default (3) */
+    uint64_t kdf_ops;   /* 0: default */
+    uint64_t kdf_mem;   /* 0: default */
+    int compression;    /* -1: default (3) */
     uint32_t pack_size; /* 0: default */
 };
 

@@ -57,8 +57,8 @@ sealed_seal(struct buf *out, const unsigned char key[32], char kind, const void 
 }
 
 int
-sealed_open(struct buf *plain, const unsigned char key[32], char kind, const void *data,
-            size_t len, const char *what)
+sealed_open(struct buf *plain, const unsigned char key[32], char kind, const void *data, size_t len,
+            const char *what)
 {
     const unsigned char *p = data;
     struct buf body = BUF_INIT;

@@ -76,11 +76,11 @@ jstr(const char *s)
 static json_t *
 stats_json(const struct snap_stats *st)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
-                     "files", (json_int_t)st->files, "dirs", (json_int_t)st->dirs, "links",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "files",
+                     (json_int_t)st->files, "dirs", (json_int_t)st->dirs, "links",
                      (json_int_t)st->links, "others", (json_int_t)st->others, "bytes",
-                     (json_int_t)st->bytes, "files_new", (json_int_t)st->files_new,
-                     "files_changed", (json_int_t)st->files_changed, "files_unchanged",
+                     (json_int_t)st->bytes, "files_new", (json_int_t)st->files_new, "files_changed",
+                     (json_int_t)st->files_changed, "files_unchanged",
                      (json_int_t)st->files_unchanged, "bytes_read", (json_int_t)st->bytes_read,
                      "bytes_added", (json_int_t)st->bytes_added, "data_added",
                      (json_int_t)st->data_added, "blobs_added", (json_int_t)st->blobs_added,

@@ -96,14 +96,22 @@ const char *
 node_type_name(uint8_t type)
 {
     switch (type) {
-    case NODE_FILE: return "file";
-    case NODE_DIR: return "dir";
-    case NODE_SYMLINK: return "symlink";
-    case NODE_CHARDEV: return "chardev";
-    case NODE_BLOCKDEV: return "blockdev";
-    case NODE_FIFO: return "fifo";
-    case NODE_SOCKET: return "socket";
-    default: return "unknown";
+    case NODE_FILE:
+        return "file";
+    case NODE_DIR:
+        return "dir";
+    case NODE_SYMLINK:
+        return "symlink";
+    case NODE_CHARDEV:
+        return "chardev";
+    case NODE_BLOCKDEV:
+        return "blockdev";
+    case NODE_FIFO:
+        return "fifo";
+    case NODE_SOCKET:
+        return "socket";
+    default:
+        return "unknown";
     }
 }
 

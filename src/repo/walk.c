@@ -21,8 +21,8 @@ join(const char *dir, const char *name)
 }
 
 static int
-walk_tree(struct repo *repo, struct blob_codec *codec, const struct blob_id *id,
-          const char *path, const struct walk_ops *ops, void *arg, int depth)
+walk_tree(struct repo *repo, struct blob_codec *codec, const struct blob_id *id, const char *path,
+          const struct walk_ops *ops, void *arg, int depth)
 {
     struct tree t;
     int r;

@@ -146,8 +146,9 @@ backup_run(struct repo *repo, const struct backup_run_opts *o, struct backup_pro
     if ((r = snap_save(repo, snap)) != 0)
         goto out;
     if (snap->partial)
-        r = drk_err_set(DRK_EPARTIAL, "%llu file(s) could not be read; snapshot '%s' is marked "
-                                      "partial",
+        r = drk_err_set(DRK_EPARTIAL,
+                        "%llu file(s) could not be read; snapshot '%s' is marked "
+                        "partial",
                         (unsigned long long)snap->error_count, snap->name);
 out:
     if (saver) {

@@ -329,8 +329,8 @@ static void walk_dir(struct walker *w, struct dirjob *dj, int dfd, struct sel *s
 
 /* Collect the names to visit in dfd: all of them, or the selection's children. */
 static int
-list_names(struct walker *w, struct dirjob *dj, int dfd, struct sel *sel,
-           struct name_ent **out, size_t *nout)
+list_names(struct walker *w, struct dirjob *dj, int dfd, struct sel *sel, struct name_ent **out,
+           size_t *nout)
 {
     VEC(struct name_ent) names = VEC_INIT;
     if (sel && !sel->all) {
@@ -408,8 +408,7 @@ walk_dir(struct walker *w, struct dirjob *dj, int dfd, struct sel *sel, const st
             free(path);
             continue;
         }
-        if (!names[i].sel &&
-            files_excluded(w->o->excludes, w->o->nexcludes, path, names[i].name)) {
+        if (!names[i].sel && files_excluded(w->o->excludes, w->o->nexcludes, path, names[i].name)) {
             free(path);
             continue;
         }
@@ -487,8 +486,9 @@ walk_dir(struct walker *w, struct dirjob *dj, int dfd, struct sel *sel, const st
                 if (on && on->type == NODE_FILE) {
                     fj->had_old = true;
                     fj->nold = on->ncontent;
-                    fj->old = on->ncontent ? xmemdup(on->content, on->ncontent * sizeof(*on->content))
-                                           : NULL;
+                    fj->old = on->ncontent
+                                  ? xmemdup(on->content, on->ncontent * sizeof(*on->content))
+                                  : NULL;
                 }
                 pool_add(w->pool, file_job, fj);
             }
@@ -533,8 +533,8 @@ walk_dir(struct walker *w, struct dirjob *dj, int dfd, struct sel *sel, const st
             if (tree_load(&subold, &w->codec, w->repo, &on->subtree) == 0)
                 subold_p = &subold;
             else
-                log_detail("parent tree of '%s' unreadable, reading everything: %s",
-                           child->path, drk_err_msg());
+                log_detail("parent tree of '%s' unreadable, reading everything: %s", child->path,
+                           drk_err_msg());
         }
         /* a path the user named starts its own file system for --one-file-system */
         dev = sels[i] ? sts[i].st_dev : fs_dev;
@@ -546,8 +546,8 @@ walk_dir(struct walker *w, struct dirjob *dj, int dfd, struct sel *sel, const st
         } else if (depth >= MAX_DEPTH) {
             source_error(w, child->path, "directory nesting is too deep; contents left out");
             atomic_store(&child->pending, 1);
-        } else if ((cfd = openat(dfd, n->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                                   O_CLOEXEC)) < 0) {
+        } else if ((cfd = openat(dfd, n->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
+                   0) {
             drk_err_errno(DRK_EIO, errno, "cannot open directory '%s'", child->path);
             source_error(w, child->path, drk_err_msg());
             atomic_store(&child->pending, 1);
@@ -723,7 +723,8 @@ files_backup(struct repo *repo, struct saver *saver, const struct files_backup_o
     if (snap->error_count && snap->error_count >= o->npaths && atomic_load(&w.n_files) == 0 &&
         atomic_load(&w.n_dirs) <= o->npaths && atomic_load(&w.n_links) == 0) {
         /* nothing at all could be read: that is a failed backup, not a partial one */
-        r = drk_err_set(DRK_EIO, "nothing to back up: %s", snap->errors.n ? snap->errors.v[0].message : "no readable path");
+        r = drk_err_set(DRK_EIO, "nothing to back up: %s",
+                        snap->errors.n ? snap->errors.v[0].message : "no readable path");
         goto out;
     }
     snap->files_tree = w.root_tree;

@@ -360,8 +360,7 @@ file_job(void *arg, unsigned worker)
                      randombytes_random());
             wname = tmpname;
         }
-        fd = openat(j->dirfd, wname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    0600);
+        fd = openat(j->dirfd, wname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         named = true;
     }
     if (fd < 0) {
@@ -467,16 +466,18 @@ ensure_dir(struct restorer *R, int dfd, const char *name, const char *orig)
             return -1;
         }
         if (S_ISLNK(st.st_mode)) {
-            drk_err_set(DRK_EUNSAFE, "not restoring below '%s': it is a symlink in the target "
-                                     "and drkit never writes through symlinks",
+            drk_err_set(DRK_EUNSAFE,
+                        "not restoring below '%s': it is a symlink in the target "
+                        "and drkit never writes through symlinks",
                         orig);
             report(R, RESTORE_ERR_UNSAFE, orig, drk_err_msg());
             return -1;
         }
         if (!S_ISDIR(st.st_mode)) {
             if (!R->o->delta || unlinkat(dfd, name, 0) != 0 || mkdirat(dfd, name, 0700) != 0) {
-                drk_err_set(DRK_EIO, "cannot restore directory '%s': something else is in the "
-                                     "way (restore with --delta to replace it)",
+                drk_err_set(DRK_EIO,
+                            "cannot restore directory '%s': something else is in the "
+                            "way (restore with --delta to replace it)",
                             orig);
                 report(R, RESTORE_ERR_IO, orig, drk_err_msg());
                 return -1;
@@ -607,9 +608,10 @@ load_rtree(struct restorer *R, const struct blob_id *id, const char *orig)
     int r = tree_load(&rt->t, &R->codec, R->repo, id);
     if (r) {
         drk_err_wrap(r, "cannot restore '%s'", orig);
-        report(R, r == DRK_EUNSAFE ? RESTORE_ERR_UNSAFE
-                  : r == DRK_EIO   ? RESTORE_ERR_IO
-                                   : RESTORE_ERR_INTEGRITY,
+        report(R,
+               r == DRK_EUNSAFE ? RESTORE_ERR_UNSAFE
+               : r == DRK_EIO   ? RESTORE_ERR_IO
+                                : RESTORE_ERR_INTEGRITY,
                orig, drk_err_msg());
         free(rt);
         return NULL;
@@ -816,8 +818,8 @@ open_target(const char *target, int *out)
     int fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
         if (mkdir(target, 0700) != 0) {
-            int r = drk_err_errno(DRK_EIO, errno, "cannot create the target directory '%s'",
-                                  target);
+            int r =
+                drk_err_errno(DRK_EIO, errno, "cannot create the target directory '%s'", target);
             drk_err_hint("create its parent directory first, or pick another --target");
             return r;
         }

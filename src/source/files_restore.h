@@ -27,13 +27,13 @@ struct repo;
 struct snapshot;
 
 struct files_restore_opts {
-    const char *target;              /* existing directory (or one whose parent exists) */
-    const char *const *includes;     /* original absolute paths (or globs) to restore; */
-    size_t nincludes;                /* none: everything */
-    bool delta;                      /* rewrite only files whose content differs */
-    bool delete_extra;               /* remove what the snapshot does not have (in directories
-                                        restored in full) */
-    bool numeric_owner;              /* restore uid/gid numbers even if names exist here */
+    const char *target;          /* existing directory (or one whose parent exists) */
+    const char *const *includes; /* original absolute paths (or globs) to restore; */
+    size_t nincludes;            /* none: everything */
+    bool delta;                  /* rewrite only files whose content differs */
+    bool delete_extra;           /* remove what the snapshot does not have (in directories
+                                    restored in full) */
+    bool numeric_owner;          /* restore uid/gid numbers even if names exist here */
     unsigned threads;
 };
 

@@ -85,12 +85,12 @@ id_to_name(struct owner_cache *oc, unsigned id, bool group)
     }
     if (group) {
         struct group gr, *g = NULL;
-        name = getgrgid_r(id, &gr, tmp, sizeof(tmp), &g) == 0 && g ? xstrdup(g->gr_name)
-                                                                   : xstrdup("");
+        name =
+            getgrgid_r(id, &gr, tmp, sizeof(tmp), &g) == 0 && g ? xstrdup(g->gr_name) : xstrdup("");
     } else {
         struct passwd pw, *p = NULL;
-        name = getpwuid_r(id, &pw, tmp, sizeof(tmp), &p) == 0 && p ? xstrdup(p->pw_name)
-                                                                   : xstrdup("");
+        name =
+            getpwuid_r(id, &pw, tmp, sizeof(tmp), &p) == 0 && p ? xstrdup(p->pw_name) : xstrdup("");
     }
     if (strlen(name) > 255)
         name[255] = '\0';
@@ -193,8 +193,7 @@ capture_xattrs(struct node *n, struct arena *arena, const char *path)
         ssize_t vl = lgetxattr(path, an, NULL, 0);
         unsigned char *val;
         if (vl < 0) {
-            log_warn("cannot read extended attribute '%s' of '%s': %s", an, path,
-                     strerror(errno));
+            log_warn("cannot read extended attribute '%s' of '%s': %s", an, path, strerror(errno));
             continue;
         }
         val = arena_alloc(arena, (size_t)vl + 1);
@@ -243,8 +242,8 @@ fsmeta_capture(struct node *n, struct arena *arena, const char *path, const char
         if (len < 0)
             return drk_err_errno(DRK_EIO, errno, "cannot read symlink '%s'", path);
         if ((size_t)len > TREE_LINK_MAX)
-            return drk_err_set(DRK_ETOOBIG, "symlink '%s' has a target longer than %d bytes",
-                               path, TREE_LINK_MAX);
+            return drk_err_set(DRK_ETOOBIG, "symlink '%s' has a target longer than %d bytes", path,
+                               TREE_LINK_MAX);
         n->link = arena_strndup(arena, target, (size_t)len);
         n->link_len = (size_t)len;
     }
@@ -257,10 +256,9 @@ bool
 fsmeta_unchanged(const struct node *n, const struct stat *st)
 {
     return n->type == NODE_FILE && S_ISREG(st->st_mode) && n->size == (uint64_t)st->st_size &&
-           n->mtime_sec == st->st_mtim.tv_sec &&
-           n->mtime_nsec == (uint32_t)st->st_mtim.tv_nsec &&
-           n->ctime_sec == st->st_ctim.tv_sec &&
-           n->ctime_nsec == (uint32_t)st->st_ctim.tv_nsec && n->ino == st->st_ino;
+           n->mtime_sec == st->st_mtim.tv_sec && n->mtime_nsec == (uint32_t)st->st_mtim.tv_nsec &&
+           n->ctime_sec == st->st_ctim.tv_sec && n->ctime_nsec == (uint32_t)st->st_ctim.tv_nsec &&
+           n->ino == st->st_ino;
 }
 
 void
@@ -341,8 +339,7 @@ fsmeta_apply_at(int dirfd, const char *name, const struct node *n, struct owner_
             return drk_err_errno(DRK_EIO, errno, "cannot open '%s'", what);
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
         for (uint32_t i = 0; i < n->nxattrs; i++) {
-            if (setxattr(proc, n->xattrs[i].name, n->xattrs[i].value, n->xattrs[i].len, 0) !=
-                    0 &&
+            if (setxattr(proc, n->xattrs[i].name, n->xattrs[i].value, n->xattrs[i].len, 0) != 0 &&
                 errno != ENOTSUP && errno != EPERM) {
                 int e = errno;
                 close(pfd);

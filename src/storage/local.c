@@ -301,8 +301,7 @@ local_get_range(void *be, const char *key, uint64_t off, size_t len, void *dst)
     r = fs_pread_all(fd, dst, len, off, key);
     fd_release(l, slot, fd);
     if (r == DRK_EIO && strstr(drk_err_msg(), "unexpected end of file"))
-        r = drk_err_set(DRK_ECORRUPT, "'%s' is shorter than expected (truncated or damaged)",
-                        key);
+        r = drk_err_set(DRK_ECORRUPT, "'%s' is shorter than expected (truncated or damaged)", key);
     return r;
 }
 

@@ -62,17 +62,17 @@ backoff_sleep(int attempt)
 }
 
 /* Run op until it succeeds, fails permanently, or the tries are used up. */
-#define WITH_RETRY(s, what, call)                                                                  \
-    do {                                                                                           \
-        int r_;                                                                                    \
-        for (int attempt_ = 0;; attempt_++) {                                                      \
-            r_ = (call);                                                                           \
-            if (r_ == 0 || !drk_err_retryable(r_) || attempt_ + 1 >= RETRY_MAX_TRIES)              \
-                break;                                                                             \
-            log_detail("retrying %s on '%s' (%s)", what, (s)->location, drk_err_msg());            \
-            backoff_sleep(attempt_);                                                               \
-        }                                                                                          \
-        return r_;                                                                                 \
+#define WITH_RETRY(s, what, call)                                                       \
+    do {                                                                                \
+        int r_;                                                                         \
+        for (int attempt_ = 0;; attempt_++) {                                           \
+            r_ = (call);                                                                \
+            if (r_ == 0 || !drk_err_retryable(r_) || attempt_ + 1 >= RETRY_MAX_TRIES)   \
+                break;                                                                  \
+            log_detail("retrying %s on '%s' (%s)", what, (s)->location, drk_err_msg()); \
+            backoff_sleep(attempt_);                                                    \
+        }                                                                               \
+        return r_;                                                                      \
     } while (0)
 
 int

@@ -14,7 +14,10 @@ struct arena {
     size_t used_total;
 };
 
-#define ARENA_INIT { NULL, 0 }
+#define ARENA_INIT \
+    {              \
+        NULL, 0    \
+    }
 
 void *arena_alloc(struct arena *a, size_t n); /* 16-byte aligned, never NULL */
 void *arena_memdup(struct arena *a, const void *p, size_t n);

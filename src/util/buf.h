@@ -22,7 +22,10 @@ struct buf {
 };
 
 extern unsigned char buf_empty_[1];
-#define BUF_INIT { buf_empty_, 0, 0, 0 }
+#define BUF_INIT            \
+    {                       \
+        buf_empty_, 0, 0, 0 \
+    }
 
 void buf_init(struct buf *b, size_t hint);
 void buf_release(struct buf *b);        /* free and reset to BUF_INIT (max kept) */

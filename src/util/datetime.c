@@ -66,8 +66,8 @@ dt_format_human(const struct dt *t, char out[DT_RFC3339_MAX])
 {
     struct tm tm;
     to_tm(t->sec, t->off, &tm);
-    snprintf(out, DT_RFC3339_MAX, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    snprintf(out, DT_RFC3339_MAX, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 void
@@ -132,8 +132,7 @@ parse_datetime(const char *s, int require_time, int64_t *sec, int32_t *nsec, int
 
     *has_zone = 0;
     *zone_off = 0;
-    if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-' ||
-        digits(&s, 2, &d))
+    if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-' || digits(&s, 2, &d))
         return -1;
     if (!valid_date(y, mo, d))
         return -1;

@@ -48,9 +48,9 @@ void drk_err_clear(void);
 void drk_err_save(struct drk_error *out);
 void drk_err_restore(const struct drk_error *e); /* sets this thread's detail, no return */
 
-const char *drk_err_name(int code);  /* "ECORRUPT" */
-const char *drk_err_text(int code);  /* "integrity error" */
-int drk_err_exit_code(int code);     /* 0 for DRK_OK, else the exit class */
+const char *drk_err_name(int code); /* "ECORRUPT" */
+const char *drk_err_text(int code); /* "integrity error" */
+int drk_err_exit_code(int code);    /* 0 for DRK_OK, else the exit class */
 int drk_err_retryable(int code);
 
 #endif

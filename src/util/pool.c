@@ -20,7 +20,7 @@ struct pool {
     struct pool_job *q;
     size_t cap, head, count;
     unsigned nthreads, busy;
-    unsigned idle_waiting;     /* workers blocked on not_empty */
+    unsigned idle_waiting;      /* workers blocked on not_empty */
     unsigned producers_waiting; /* pool_add callers blocked on not_full */
     int stop;
     pthread_t *threads;

@@ -390,8 +390,8 @@ test_index__add_file_rejects_impossible_entries(void **state)
     buf_release(&enc);
 }
 
-/* Regression (fixed): src/repo/index.c idx_add_file adds the packs it has parsed before it finds damage
- * further on: an index file whose second pack record is bad is reported DRK_ECORRUPT (and
+/* Regression (fixed): src/repo/index.c idx_add_file adds the packs it has parsed before it finds
+ * damage further on: an index file whose second pack record is bad is reported DRK_ECORRUPT (and
  * idx_load lists it as damaged and "skipped"), yet the first pack's blobs are already in the
  * index. Expected: a rejected file adds nothing. */
 static void
@@ -414,9 +414,9 @@ test_index__rejected_file_adds_nothing(void **state)
 }
 
 /*
- * Regression (fixed): src/repo/index.c idx_add_file checks each entry against the size of the pack record it
- * sits in, but intern_pack keeps the size of the first record of a pack id. A file (or two
- * files) listing one pack twice, first with size 0 and then with a large size and blobs, is
+ * Regression (fixed): src/repo/index.c idx_add_file checks each entry against the size of the pack
+ * record it sits in, but intern_pack keeps the size of the first record of a pack id. A file (or
+ * two files) listing one pack twice, first with size 0 and then with a large size and blobs, is
  * accepted, and the index then holds blobs lying beyond the recorded pack size (idx_pack_size
  * gives 0). Found by fuzz/fuzz_index.c. Expected: DRK_ECORRUPT for a pack recorded with two
  * different sizes (or entries checked against the size that is kept).

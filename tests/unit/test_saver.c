@@ -187,10 +187,10 @@ test_saver__put_blob_dedups(void **state)
 }
 
 /*
- * Regression (fixed): src/engine/saver.c saver_put_blob (with src/repo/index.c idx_claim) deduplicates by id
- * alone, and a blob id is HMAC(plaintext) whatever the type, so a tree blob whose bytes equal
- * an already stored data blob (or the reverse) is not stored: the index keeps type DATA and
- * blob_read(..., BLOB_TREE) / tree_load fail with DRK_ECORRUPT "blob ... has type 0,
+ * Regression (fixed): src/engine/saver.c saver_put_blob (with src/repo/index.c idx_claim)
+ * deduplicates by id alone, and a blob id is HMAC(plaintext) whatever the type, so a tree blob
+ * whose bytes equal an already stored data blob (or the reverse) is not stored: the index keeps
+ * type DATA and blob_read(..., BLOB_TREE) / tree_load fail with DRK_ECORRUPT "blob ... has type 0,
  * expected 1". Realistic trigger: an empty directory encodes to the 8 bytes 01 00 00 00 00 00
  * 00 00; a backup holding an 8-byte file with exactly those bytes (stored first) and any empty
  * directory produces a snapshot whose empty directory cannot be restored or verified.
@@ -412,11 +412,11 @@ test_saver__abort_leaves_nothing(void **state)
 }
 
 /*
- * Regression (fixed): src/engine/saver.c saver_abort discards the open packs but leaves their blobs claimed
- * (SLOT_PENDING) in repo->idx; idx_unclaim, documented in index.h for "an aborted backup", is
- * never called. A later saver on the same struct repo then skips those blobs as already
- * stored (added == false) and its snapshot names blobs that exist in no pack. Expected: after
- * saver_abort the discarded blobs are unknown again (idx_has false, put stores them).
+ * Regression (fixed): src/engine/saver.c saver_abort discards the open packs but leaves their blobs
+ * claimed (SLOT_PENDING) in repo->idx; idx_unclaim, documented in index.h for "an aborted backup",
+ * is never called. A later saver on the same struct repo then skips those blobs as already stored
+ * (added == false) and its snapshot names blobs that exist in no pack. Expected: after saver_abort
+ * the discarded blobs are unknown again (idx_has false, put stores them).
  */
 static void
 test_saver__abort_releases_claims(void **state)

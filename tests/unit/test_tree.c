@@ -573,10 +573,10 @@ test_tree__decode_rejects_counts_past_the_buffer(void **state)
 }
 
 /*
- * Regression (fixed): src/repo/tree.c tree_decode accepts a symlink target of up to 65535 bytes (any u16
- * link_len), although tree.h caps it at TREE_LINK_MAX (4095) and tree_encode refuses longer
- * ones with DRK_ETOOBIG: a stored tree can hold a node that drkit could never have written and
- * cannot write again (fuzz/fuzz_tree.c's re-encode check has to tolerate exactly this case).
+ * Regression (fixed): src/repo/tree.c tree_decode accepts a symlink target of up to 65535 bytes
+ * (any u16 link_len), although tree.h caps it at TREE_LINK_MAX (4095) and tree_encode refuses
+ * longer ones with DRK_ETOOBIG: a stored tree can hold a node that drkit could never have written
+ * and cannot write again (fuzz/fuzz_tree.c's re-encode check has to tolerate exactly this case).
  * Expected: DRK_ECORRUPT for link_len > TREE_LINK_MAX, as names longer than TREE_NAME_MAX are.
  */
 static void
