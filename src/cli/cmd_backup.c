@@ -277,8 +277,7 @@ backup_list(struct app *app, int argc, char **argv)
         if (shown)
             out_table_print(t);
         else {
-            out_table_print(out_table_new(1));
-            free(t);
+            out_table_free(t);
             if (!app->quiet)
                 printf("no snapshots%s\n", list.items.n ? " match" : " yet");
         }

@@ -112,6 +112,17 @@ out_table_print(struct out_table *t)
 }
 
 void
+out_table_free(struct out_table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    free(t);
+}
+
+void
 out_rate(char *out, size_t n, uint64_t bytes, double seconds)
 {
     char s[SIZE_FMT_MAX];

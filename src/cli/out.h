@@ -20,6 +20,7 @@ struct out_table;
 struct out_table *out_table_new(int ncols);
 void out_table_row(struct out_table *t, ...); /* ncols const char* cells */
 void out_table_print(struct out_table *t);    /* and free */
+void out_table_free(struct out_table *t);     /* without printing */
 
 /* Progress: a thread redraws a line every 200 ms while running. render fills line. */
 typedef void (*progress_render_fn)(void *arg, char *line, size_t n, double elapsed);
