@@ -17,6 +17,8 @@ int cmd_backup_create(struct app *app, int argc, char **argv);
 int cmd_backup_restore(struct app *app, int argc, char **argv);
 int cmd_backup_test(struct app *app, int argc, char **argv);
 int cmd_backup_check(struct app *app, int argc, char **argv);
+int cmd_backup_prune(struct app *app, int argc, char **argv);
+int cmd_backup_delete(struct app *app, int argc, char **argv);
 
 /* The JSON form of a snapshot (docs/json.md); `full` adds paths' errors and tree. */
 json_t *snapshot_json(const struct snapshot *s, bool full);

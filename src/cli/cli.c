@@ -20,6 +20,7 @@
 #include "repo/repo.h"
 #include "storage/storage.h"
 #include "util/conf.h"
+#include "util/datetime.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -44,8 +45,12 @@ static const char main_usage[] =
     "  backup restore ID         restore files (--target=DIR, --include=PATH, --delta)\n"
     "  backup test ID            read and verify every blob of a snapshot\n"
     "  backup check              check the repository (--read-data reads every pack)\n"
+    "  backup prune              apply the retention policy, remove unused data (--dry-run)\n"
+    "  backup delete ID...       remove snapshots and the data only they needed\n"
     "  version                   print the version\n"
     "  help [COMMAND]            show help\n"
+    "\n"
+    "Common options: --lock-wait=DURATION waits for a repository another process locked.\n"
     "\n"
     "The repository is --repo, else --storage=NAME (a [repository \"NAME\"] in the config),\n"
     "else $DRKIT_REPOSITORY, else [core] repository in the config. The passphrase comes from\n"
@@ -107,6 +112,15 @@ app_common_option(struct app *app, int c, const char *arg, const char *usage)
     case OPT_VERBOSE:
         app->verbose++;
         return 1;
+    case OPT_LOCK_WAIT: {
+        uint64_t secs;
+        if (conf_parse_duration(arg, &secs) != 0 || secs > 86400) {
+            cli_usage_error(usage, "bad --lock-wait '%s': a duration such as 30s, 5m or 1h", arg);
+            return -1;
+        }
+        app->lock_wait = (long)secs;
+        return 1;
+    }
     case OPT_HELP:
         fputs(usage, stdout);
         return 2;
@@ -148,6 +162,10 @@ app_parse(struct app *app, int argc, char **argv, const struct option *cmd_opts,
             break;
         }
         h = app_common_option(app, c, optarg, usage);
+        if (h < 0) {
+            r = DRK_EUSAGE;
+            break;
+        }
         if (h == 2) {
             r = 1;
             break;
@@ -472,9 +490,22 @@ app_open_repo(struct app *app, int lock)
         stor_close(stor);
         return r;
     }
-    if (lock && (r = lock_acquire(app->repo, lock == 2, app->command, &app->lock)) != 0)
-        return r;
-    return 0;
+    if (!lock)
+        return 0;
+    if (app->lock_wait < 0) {
+        uint64_t secs = 0;
+        conf_get_duration(app->conf, "core", NULL, "lock-wait", &secs);
+        app->lock_wait = (long)secs;
+    }
+    for (double start = dt_monotonic();;) {
+        r = lock_acquire(app->repo, lock == 2, app->command, &app->lock);
+        if (r != DRK_ELOCKED || dt_monotonic() - start >= (double)app->lock_wait)
+            return r;
+        log_detail("waiting for the lock: %s", drk_err_msg());
+        if (sig_interrupted())
+            return drk_err_set(DRK_EINTR, "interrupted while waiting for the lock");
+        usleep(500 * 1000);
+    }
 }
 
 void
@@ -555,6 +586,7 @@ cli_main(int argc, char **argv)
     int c, r = 0;
 
     memset(&app, 0, sizeof(app));
+    app.lock_wait = -1;
     umask(077);
     prctl(PR_SET_DUMPABLE, 0); /* no core dumps with keys in them */
     if (sodium_init() < 0) {
@@ -582,6 +614,10 @@ cli_main(int argc, char **argv)
             return 2;
         }
         h = app_common_option(&app, c, optarg, main_usage);
+        if (h < 0) {
+            r = DRK_EUSAGE;
+            goto out;
+        }
         if (h == 2)
             return 0;
     }

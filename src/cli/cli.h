@@ -25,6 +25,7 @@ struct app {
     int verbose;
     bool progress; /* draw progress: stdout and stderr are TTYs and not quiet/json */
     unsigned threads;
+    long lock_wait; /* seconds to wait for a locked repository; -1: from the config */
     struct conf *conf;
     const char *repo_section; /* [repository "NAME"] in use, or NULL */
     struct repo *repo;
@@ -42,6 +43,7 @@ enum {
     OPT_QUIET,
     OPT_VERBOSE,
     OPT_HELP,
+    OPT_LOCK_WAIT,
     OPT_FIRST_COMMAND_OPTION, /* commands number their own options from here */
 };
 

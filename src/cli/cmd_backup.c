@@ -30,6 +30,8 @@ static const char backup_usage[] =
     "  restore ID           restore files\n"
     "  test ID              read and verify every blob of a snapshot\n"
     "  check                check the whole repository\n"
+    "  prune                apply the retention policy and remove unused data\n"
+    "  delete ID...         remove snapshots (and the data only they needed)\n"
     "\n"
     "ID is a snapshot name (backup-20240113-020000), a unique prefix of its id, or latest.\n"
     "Run 'drkit backup <subcommand> --help' for its options.\n";
@@ -613,7 +615,8 @@ static const struct subcommand subs[] = {
     { "create", cmd_backup_create },   { "list", backup_list },
     { "show", backup_show },           { "ls", backup_ls },
     { "restore", cmd_backup_restore }, { "test", cmd_backup_test },
-    { "check", cmd_backup_check },     { NULL, NULL },
+    { "check", cmd_backup_check },     { "prune", cmd_backup_prune },
+    { "delete", cmd_backup_delete },   { NULL, NULL },
 };
 
 int

@@ -11,6 +11,7 @@
 #include "repo/snapshot.h"
 #include "source/backup_run.h"
 #include "util/conf.h"
+#include "util/datetime.h"
 #include "util/err.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -34,6 +35,8 @@ static const char create_usage[] =
     "                      otherwise the file name (e.g. '*.log', '/var/www/shop/var/cache')\n"
     "  --one-file-system   do not descend into other mounted file systems\n"
     "  --parent=ID         compare against this snapshot instead of the latest one\n"
+    "  --time=DATE         record the snapshot at DATE (local time unless it has a zone),\n"
+    "                      e.g. when importing old backups\n"
     "  --encrypt           accepted for the guide's scripts: drkit always encrypts\n"
     "\n"
     "Exit 3 if some files could not be read: the snapshot is written, marked partial, and\n"
@@ -47,6 +50,7 @@ enum {
     OPT_HOST,
     OPT_PARENT,
     OPT_ENCRYPT,
+    OPT_TIME,
 };
 
 struct str_list {
@@ -61,6 +65,8 @@ struct create_ctx {
     bool one_fs;
     const char *host;
     const char *parent;
+    bool has_time;
+    int64_t time;
 };
 
 static int
@@ -93,6 +99,12 @@ create_opt(struct app *app, void *arg, int c, const char *val)
         cc->parent = val;
         return 0;
     case OPT_ENCRYPT:
+        return 0;
+    case OPT_TIME:
+        if (dt_parse_user(val, &cc->time) != 0)
+            return cli_usage_error(
+                create_usage, "bad --time '%s': use 'YYYY-MM-DD HH:MM[:SS]' (local time)", val);
+        cc->has_time = true;
         return 0;
     }
     return cli_usage_error(create_usage, "unknown option");
@@ -164,6 +176,7 @@ cmd_backup_create(struct app *app, int argc, char **argv)
         { "host", required_argument, NULL, OPT_HOST },
         { "parent", required_argument, NULL, OPT_PARENT },
         { "encrypt", no_argument, NULL, OPT_ENCRYPT },
+        { "time", required_argument, NULL, OPT_TIME },
         { NULL, 0, NULL, 0 },
     };
     struct create_ctx cc;
@@ -236,6 +249,8 @@ cmd_backup_create(struct app *app, int argc, char **argv)
     bo.nexcludes = cc.excludes.n;
     bo.one_file_system = cc.one_fs;
     bo.parent_ref = cc.parent;
+    bo.has_time = cc.has_time;
+    bo.time = cc.time;
     bo.threads = app->threads;
     bo.scan_totals = app->progress;
     memset(&bp, 0, sizeof(bp));

@@ -294,21 +294,25 @@ pack_entry_decode(struct pack_entry *e, const unsigned char in[PACK_ENTRY_LEN])
     memcpy(e->id.b, in + 16, ID_LEN);
 }
 
-struct parsed_pack {
-    struct blob_id id;
-    uint64_t size;
-    size_t first, n; /* entries[first .. first+n) */
-};
+void
+idx_file_release(struct idx_file *f)
+{
+    free(f->packs);
+    free(f->entries);
+    free(f->supersedes);
+    memset(f, 0, sizeof(*f));
+}
 
 int
-idx_add_file(struct idx *x, const void *plain, size_t len, const char *file_id)
+idx_parse_file(struct idx_file *out, const void *plain, size_t len, const char *file_id)
 {
     struct rd r;
     uint32_t version, nsup, npacks;
     VEC(struct pack_entry) entries = VEC_INIT;
-    VEC(struct parsed_pack) packs = VEC_INIT;
+    VEC(struct idx_pack_rec) packs = VEC_INIT;
     int rc = 0;
 
+    memset(out, 0, sizeof(*out));
     rd_init(&r, plain, len);
     version = rd_u32(&r);
     if (!rd_ok(&r) || version != 1)
@@ -317,14 +321,18 @@ idx_add_file(struct idx *x, const void *plain, size_t len, const char *file_id)
     nsup = rd_u32(&r);
     if (!rd_ok(&r) || (size_t)nsup > rd_left(&r) / ID_LEN)
         return drk_err_set(DRK_ECORRUPT, "index file '%s' is truncated", file_id);
-    rd_bytes(&r, (size_t)nsup * ID_LEN);
+    if (nsup) {
+        out->supersedes = xcalloc(nsup, sizeof(*out->supersedes));
+        rd_copy(&r, out->supersedes, (size_t)nsup * ID_LEN);
+        out->nsupersedes = nsup;
+    }
     npacks = rd_u32(&r);
-    if (!rd_ok(&r) || (size_t)npacks > rd_left(&r) / (ID_LEN + 12))
+    if (!rd_ok(&r) || (size_t)npacks > rd_left(&r) / (ID_LEN + 12)) {
+        idx_file_release(out);
         return drk_err_set(DRK_ECORRUPT, "index file '%s' is truncated", file_id);
-
-    /* Parse and check everything first: a damaged file adds nothing. */
+    }
     for (uint32_t p = 0; p < npacks && rc == 0; p++) {
-        struct parsed_pack pp;
+        struct idx_pack_rec pp;
         uint32_t nblobs;
         rd_copy(&r, pp.id.b, ID_LEN);
         pp.size = rd_u64(&r);
@@ -340,8 +348,8 @@ idx_add_file(struct idx *x, const void *plain, size_t len, const char *file_id)
                 break;
             }
         }
-        pp.first = entries.n;
-        pp.n = nblobs;
+        pp.entries = NULL;
+        pp.n = entries.n; /* first entry, turned into a pointer below */
         for (uint32_t i = 0; i < nblobs && rc == 0; i++) {
             struct pack_entry e;
             pack_entry_decode(&e, rd_bytes(&r, PACK_ENTRY_LEN));
@@ -354,25 +362,48 @@ idx_add_file(struct idx *x, const void *plain, size_t len, const char *file_id)
     }
     if (rc == 0 && rd_left(&r) != 0)
         rc = drk_err_set(DRK_ECORRUPT, "index file '%s' has trailing bytes", file_id);
+    if (rc) {
+        vec_free(&entries);
+        vec_free(&packs);
+        idx_file_release(out);
+        return rc;
+    }
+    /* entries no longer move: give each pack its slice */
+    for (size_t k = 0; k < packs.n; k++) {
+        size_t first = packs.v[k].n;
+        size_t next = k + 1 < packs.n ? packs.v[k + 1].n : entries.n;
+        packs.v[k].entries = entries.v + first;
+        packs.v[k].n = next - first;
+    }
+    out->packs = packs.v;
+    out->npacks = packs.n;
+    out->entries = entries.v;
+    return 0;
+}
 
+int
+idx_add_file(struct idx *x, const void *plain, size_t len, const char *file_id)
+{
+    struct idx_file f;
+    int rc = idx_parse_file(&f, plain, len, file_id);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&x->mu);
-    for (size_t k = 0; k < packs.n && rc == 0; k++) {
+    for (size_t k = 0; k < f.npacks && rc == 0; k++) {
         uint32_t known;
-        if (find_pack(x, &packs.v[k].id, &known) == 0 && x->packs[known].size != packs.v[k].size)
+        if (find_pack(x, &f.packs[k].id, &known) == 0 && x->packs[known].size != f.packs[k].size)
             rc = drk_err_set(DRK_ECORRUPT,
                              "index file '%s' gives a pack another size than an "
                              "earlier index file",
                              file_id);
     }
     if (rc == 0) {
-        for (size_t k = 0; k < packs.n; k++)
-            add_pack_locked(x, &packs.v[k].id, packs.v[k].size, entries.v + packs.v[k].first,
-                            packs.v[k].n);
+        for (size_t k = 0; k < f.npacks; k++)
+            add_pack_locked(x, &f.packs[k].id, f.packs[k].size, f.packs[k].entries, f.packs[k].n);
         x->nfiles++;
     }
     pthread_mutex_unlock(&x->mu);
-    vec_free(&entries);
-    vec_free(&packs);
+    idx_file_release(&f);
     return rc;
 }
 

@@ -43,6 +43,13 @@ struct pack_entry {
     struct blob_id id;
 };
 
+struct idx_pack_rec {
+    struct blob_id id;
+    uint64_t size;
+    struct pack_entry *entries;
+    size_t n;
+};
+
 struct idx_damaged {
     char *file;    /* index file id */
     char *message; /* what is wrong */
@@ -71,16 +78,22 @@ void idx_unclaim(struct idx *x, const struct blob_id *id);
 void idx_add_pack(struct idx *x, const struct blob_id *pack, uint64_t pack_size,
                   const struct pack_entry *entries, size_t n);
 
-/* Parse an index file's plaintext and add its packs. DRK_ECORRUPT on bad structure. */
+/* Parse an index file's plaintext and add its packs. DRK_ECORRUPT on bad structure (then
+ * nothing is added). */
 int idx_add_file(struct idx *x, const void *plain, size_t len, const char *file_id);
 
-/* Encode index file plaintext for the given packs. */
-struct idx_pack_rec {
-    struct blob_id id;
-    uint64_t size;
+/* One index file, parsed: its packs (whose entries point into `entries`). */
+struct idx_file {
+    struct idx_pack_rec *packs;
+    size_t npacks;
     struct pack_entry *entries;
-    size_t n;
+    struct blob_id *supersedes;
+    size_t nsupersedes;
 };
+int idx_parse_file(struct idx_file *out, const void *plain, size_t len, const char *file_id);
+void idx_file_release(struct idx_file *f);
+
+/* Encode index file plaintext for the given packs. */
 int idx_encode(struct buf *out, const struct idx_pack_rec *packs, size_t npacks,
                const struct blob_id *supersedes, size_t nsupersedes);
 

@@ -289,6 +289,20 @@ snap_load(struct repo *repo, const char *id, struct snapshot *s)
     return r;
 }
 
+int
+snap_forget(struct repo *repo, const struct snapshot *s)
+{
+    char key[300];
+    int r;
+    snprintf(key, sizeof(key), "snapshots/%s", s->id);
+    if ((r = stor_del(repo->stor, key)) != 0 && r != DRK_ENOTFOUND)
+        return r;
+    snprintf(key, sizeof(key), "names/%s", s->name);
+    if ((r = stor_del(repo->stor, key)) != 0 && r != DRK_ENOTFOUND)
+        return r;
+    return 0;
+}
+
 void
 snap_list_init(struct snap_list *l)
 {

@@ -68,6 +68,9 @@ int snap_decode(struct snapshot *s, const void *data, size_t len);
  * sets s->name and s->id. */
 int snap_save(struct repo *repo, struct snapshot *s);
 int snap_load(struct repo *repo, const char *id, struct snapshot *s);
+/* Remove a snapshot (its file, then its name marker). Its data stays until prune. The
+ * caller holds the repository's exclusive lock. */
+int snap_forget(struct repo *repo, const struct snapshot *s);
 
 struct snap_damaged {
     char *id;

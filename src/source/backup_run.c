@@ -92,6 +92,11 @@ backup_run(struct repo *repo, const struct backup_run_opts *o, struct backup_pro
     if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &pwr) == 0 && pwr)
         snprintf(user, sizeof(user), "%s", pwr->pw_name);
     dt_now(&snap->time);
+    if (o->has_time) {
+        snap->time.sec = o->time;
+        snap->time.nsec = 0;
+        snap->time.off = dt_local_offset(o->time);
+    }
     snap->host = xstrdup(host);
     snap->username = xstrdup(user);
     snap->type = xstrdup(o->type);

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "source/files_backup.h"
 
@@ -26,6 +27,8 @@ struct backup_run_opts {
     size_t nexcludes;
     bool one_file_system;
     const char *parent_ref; /* NULL: the latest snapshot of the same host and paths */
+    bool has_time;          /* record the snapshot at `time` instead of now */
+    int64_t time;
     unsigned threads;
     bool scan_totals;
 };

@@ -174,7 +174,7 @@ static const struct bad_case bad_cases[] = {
     { "[core]\nthread = 1\n", DRK_ECONFIG, "drkit.conf:2: unknown key 'thread' in [core]",
       "did you mean 'threads'?" },
     { "[core]\nfoo = 1\n", DRK_ECONFIG, "drkit.conf:2: unknown key 'foo' in [core]",
-      "keys of [core]: repository, host, threads, state-dir, cache-dir" },
+      "keys of [core]: repository, host, threads, lock-wait, state-dir, cache-dir" },
     { "[core]\ncompression = zstd\n", DRK_ECONFIG,
       "drkit.conf:2: unknown key 'compression' in [core]",
       "'compression' belongs in [repository \"NAME\"]" },
@@ -191,13 +191,14 @@ static const struct bad_case bad_cases[] = {
     /* unknown sections */
     { "[core]\n\n[retension \"local\"]\n", DRK_ECONFIG,
       "drkit.conf:3: unknown section [retension \"local\"]",
-      "known sections: [core], [repository \"NAME\"], [source \"NAME\"], [target \"NAME\"]" },
+      "did you mean [retention \"NAME\"]? known sections: [core], [repository \"NAME\"], "
+      "[source \"NAME\"], [target \"NAME\"], [retention \"NAME\"], [policy]" },
     { "[sorce \"www\"]\n", DRK_ECONFIG, "drkit.conf:1: unknown section [sorce \"www\"]",
       "did you mean [source \"NAME\"]? known sections: [core], [repository \"NAME\"], "
-      "[source \"NAME\"], [target \"NAME\"]" },
+      "[source \"NAME\"], [target \"NAME\"], [retention \"NAME\"], [policy]" },
     { "[Cores]\n", DRK_ECONFIG, "drkit.conf:1: unknown section [cores]",
       "did you mean [core]? known sections: [core], [repository \"NAME\"], [source \"NAME\"], "
-      "[target \"NAME\"]" },
+      "[target \"NAME\"], [retention \"NAME\"], [policy]" },
     /* subsection rules */
     { "[repository]\nurl = x\n", DRK_ECONFIG,
       "drkit.conf:1: section [repository] needs a name, as in [repository \"NAME\"]", NULL },
@@ -514,7 +515,8 @@ test_conf__schema_defaults_are_valid(void **state)
 
     assert_true(n >= 15);
     for (size_t i = 0; i < n; i++) {
-        const char *sub = strcmp(rows[i].section, "core") ? "x" : NULL;
+        const char *sub =
+            (strcmp(rows[i].section, "core") && strcmp(rows[i].section, "policy")) ? "x" : NULL;
         const char *type = rows[i].type;
         bool b;
         int64_t v;
@@ -563,8 +565,8 @@ test_conf__defaults_pass_validation(void **state)
     for (size_t i = 0; i < n; i++) {
         if (!rows[i].def)
             continue;
-        if (!strcmp(rows[i].section, "core"))
-            buf_addf(&b, "[core]\n");
+        if (!strcmp(rows[i].section, "core") || !strcmp(rows[i].section, "policy"))
+            buf_addf(&b, "[%s]\n", rows[i].section);
         else
             buf_addf(&b, "[%s \"%s\"]\n", rows[i].section,
                      !strcmp(rows[i].section, "repository") ? "r"
