@@ -47,6 +47,8 @@ static const char main_usage[] =
     "  backup check              check the repository (--read-data reads every pack)\n"
     "  backup prune              apply the retention policy, remove unused data (--dry-run)\n"
     "  backup delete ID...       remove snapshots and the data only they needed\n"
+    "  key list|add|remove|passwd   manage the passphrases that open the repository\n"
+    "  unlock [--remove-all]     remove stale locks (of processes that are gone)\n"
     "  version                   print the version\n"
     "  help [COMMAND]            show help\n"
     "\n"
@@ -69,7 +71,8 @@ struct command {
 
 static const struct command commands[] = {
     { "init", cmd_init }, { "backup", cmd_backup }, { "version", cmd_version },
-    { "help", cmd_help }, { NULL, NULL },
+    { "help", cmd_help }, { "key", cmd_key },       { "unlock", cmd_unlock },
+    { NULL, NULL },
 };
 
 int
@@ -459,6 +462,58 @@ app_passphrase(struct app *app, bool confirm, char **out, size_t *len)
         return drk_err_set(DRK_EUSAGE, "an empty passphrase is not allowed");
     }
     return 0;
+}
+
+int
+app_new_passphrase(struct app *app, const char *file, char **out, size_t *len)
+{
+    const char *env = getenv("DRKIT_NEW_PASSWORD");
+    char *again = NULL;
+    size_t alen = 0;
+    int r;
+
+    (void)app;
+    if (file)
+        r = pass_from_file(file, "--file", out, len);
+    else if (env) {
+        *len = strlen(env);
+        *out = xstrdup(env);
+        r = 0;
+    } else {
+        r = prompt_tty("New passphrase: ", out, len);
+        if (r == DRK_ENOTFOUND) {
+            drk_err_set(DRK_EUSAGE, "no new passphrase: no terminal to ask on");
+            drk_err_hint("give --file=FILE or set DRKIT_NEW_PASSWORD");
+            return DRK_EUSAGE;
+        }
+        if (r == 0 && (r = prompt_tty("Repeat the new passphrase: ", &again, &alen)) == 0 &&
+            (alen != *len || sodium_memcmp(again, *out, alen) != 0)) {
+            app_free_secret(*out, *len);
+            r = drk_err_set(DRK_EUSAGE, "the passphrases do not match");
+        }
+        app_free_secret(again, alen);
+    }
+    if (r == 0 && *len == 0) {
+        app_free_secret(*out, *len);
+        r = drk_err_set(DRK_EUSAGE, "an empty passphrase is not allowed");
+    }
+    return r;
+}
+
+int
+app_open_storage(struct app *app, struct stor **out)
+{
+    const char *loc;
+    int r;
+    if ((r = app_repo_location(app, &loc)) != 0)
+        return r;
+    if ((r = stor_open(out, loc)) != 0)
+        return r;
+    if ((r = repo_probe(*out)) != 0) {
+        stor_close(*out);
+        *out = NULL;
+    }
+    return r;
 }
 
 int

@@ -14,6 +14,7 @@
 
 struct conf;
 struct repo;
+struct stor;
 struct repo_lock;
 
 struct app {
@@ -81,6 +82,12 @@ int app_repo_location(struct app *app, const char **location_out);
  * $DRKIT_PASSWORD or a TTY prompt (twice when confirm). Caller frees with app_free_secret. */
 int app_passphrase(struct app *app, bool confirm, char **out, size_t *len);
 void app_free_secret(char *s, size_t len);
+/* A new passphrase (key add/passwd): from file if given, else $DRKIT_NEW_PASSWORD, else asked
+ * twice on the terminal. */
+int app_new_passphrase(struct app *app, const char *file, char **out, size_t *len);
+/* The storage of the selected repository, checked to hold one, without opening it (commands
+ * that need no key: unlock). */
+int app_open_storage(struct app *app, struct stor **out);
 void app_close(struct app *app);
 
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -91,5 +98,7 @@ int cmd_init(struct app *app, int argc, char **argv);
 int cmd_backup(struct app *app, int argc, char **argv);
 int cmd_version(struct app *app, int argc, char **argv);
 int cmd_help(struct app *app, int argc, char **argv);
+int cmd_key(struct app *app, int argc, char **argv);
+int cmd_unlock(struct app *app, int argc, char **argv);
 
 #endif

@@ -108,10 +108,10 @@ static void
 build_policy(struct app *app, struct prune_ctx *pc, struct retention_policy *pol,
              const char *const **tags_out, size_t *ntags_out)
 {
-    static const char *keys[6] = { "keep-last",    "keep-hourly",  "keep-daily",
-                                   "keep-weekly",  "keep-monthly", "keep-yearly" };
-    int *fields[6] = { &pol->last, &pol->hourly, &pol->daily, &pol->weekly, &pol->monthly,
-                       &pol->yearly };
+    static const char *keys[6] = { "keep-last",   "keep-hourly",  "keep-daily",
+                                   "keep-weekly", "keep-monthly", "keep-yearly" };
+    int *fields[6] = { &pol->last,   &pol->hourly,  &pol->daily,
+                       &pol->weekly, &pol->monthly, &pol->yearly };
     const char *sec = app->repo_section;
     memset(pol, 0, sizeof(*pol));
     for (int i = 0; i < 6; i++) {
@@ -223,18 +223,16 @@ render_prune(void *arg, char *line, size_t n, double elapsed)
 static json_t *
 stats_json(const struct prune_stats *st)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                     "bytes_before", (json_int_t)st->bytes_before, "bytes_after",
-                     (json_int_t)st->bytes_after, "bytes_deleted", (json_int_t)st->bytes_deleted,
-                     "bytes_written", (json_int_t)st->bytes_written, "packs_before",
-                     (json_int_t)st->packs_before, "packs_kept", (json_int_t)st->packs_kept,
-                     "packs_deleted", (json_int_t)st->packs_deleted, "packs_repacked",
-                     (json_int_t)st->packs_repacked, "packs_unindexed",
-                     (json_int_t)st->packs_unindexed, "packs_written",
-                     (json_int_t)st->packs_written, "blobs_repacked",
-                     (json_int_t)st->blobs_repacked, "unused_bytes_kept",
-                     (json_int_t)st->unused_bytes_kept, "staging_removed",
-                     (json_int_t)st->staging_removed);
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "bytes_before",
+        (json_int_t)st->bytes_before, "bytes_after", (json_int_t)st->bytes_after, "bytes_deleted",
+        (json_int_t)st->bytes_deleted, "bytes_written", (json_int_t)st->bytes_written,
+        "packs_before", (json_int_t)st->packs_before, "packs_kept", (json_int_t)st->packs_kept,
+        "packs_deleted", (json_int_t)st->packs_deleted, "packs_repacked",
+        (json_int_t)st->packs_repacked, "packs_unindexed", (json_int_t)st->packs_unindexed,
+        "packs_written", (json_int_t)st->packs_written, "blobs_repacked",
+        (json_int_t)st->blobs_repacked, "unused_bytes_kept", (json_int_t)st->unused_bytes_kept,
+        "staging_removed", (json_int_t)st->staging_removed);
 }
 
 static void
@@ -243,8 +241,7 @@ print_stats(const struct prune_stats *st, bool dry_run)
     char before[SIZE_FMT_MAX], after[SIZE_FMT_MAX], freed[SIZE_FMT_MAX], kept[SIZE_FMT_MAX];
     size_format(st->bytes_before, before);
     size_format(st->bytes_after, after);
-    size_format(st->bytes_before > st->bytes_after ? st->bytes_before - st->bytes_after : 0,
-                freed);
+    size_format(st->bytes_before > st->bytes_after ? st->bytes_before - st->bytes_after : 0, freed);
     size_format(st->unused_bytes_kept, kept);
     printf("%s: %llu packs deleted, %llu repacked (%llu blobs moved), %llu left by interrupted "
            "backups\n",
@@ -280,9 +277,9 @@ forget_and_prune(struct app *app, struct snap_list *list, const bool *remove,
         if (arr) {
             char t[DT_RFC3339_MAX];
             dt_format_rfc3339(&s->time, t);
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "name",
-                                                 s->name, "id", s->id, "time", t, "type",
-                                                 s->type, "keep", !remove[i], "reasons", why));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "name", s->name,
+                                                 "id", s->id, "time", t, "type", s->type, "keep",
+                                                 !remove[i], "reasons", why));
         } else if (!app->quiet && items) {
             printf("%-24s %.8s  %-6s %s\n", s->name, s->id, remove[i] ? "remove" : "keep",
                    remove[i] ? "" : why);
@@ -312,8 +309,8 @@ forget_and_prune(struct app *app, struct snap_list *list, const bool *remove,
     }
     if (r == 0) {
         if (arr)
-            out_json(json_pack("{s:b, s:o, s:o}", "dry_run", pc->dry_run, "snapshots", arr,
-                               "prune", pc->no_prune ? json_null() : stats_json(&st)));
+            out_json(json_pack("{s:b, s:o, s:o}", "dry_run", pc->dry_run, "snapshots", arr, "prune",
+                               pc->no_prune ? json_null() : stats_json(&st)));
         else if (!app->quiet && !pc->no_prune)
             print_stats(&st, pc->dry_run);
         arr = NULL;
@@ -364,8 +361,9 @@ cmd_backup_prune(struct app *app, int argc, char **argv)
     if (r)
         goto out;
     if (first < argc) {
-        r = cli_usage_error(prune_usage, "unexpected argument '%s' (to remove given snapshots "
-                                         "use 'drkit backup delete')",
+        r = cli_usage_error(prune_usage,
+                            "unexpected argument '%s' (to remove given snapshots "
+                            "use 'drkit backup delete')",
                             argv[first]);
         goto out;
     }
@@ -378,8 +376,9 @@ cmd_backup_prune(struct app *app, int argc, char **argv)
     remove = xcalloc(list.items.n ? list.items.n : 1, sizeof(bool));
     if (!retention_empty(&pol)) {
         if (list.damaged.n) {
-            r = drk_err_set(DRK_ECORRUPT, "%zu snapshot file(s) are damaged; a retention policy "
-                                          "cannot be applied around them, nothing was removed",
+            r = drk_err_set(DRK_ECORRUPT,
+                            "%zu snapshot file(s) are damaged; a retention policy "
+                            "cannot be applied around them, nothing was removed",
                             list.damaged.n);
             goto out;
         }
@@ -438,8 +437,7 @@ cmd_backup_delete(struct app *app, int argc, char **argv)
     if (!app->quiet && !app->json)
         for (size_t i = 0; i < list.items.n; i++)
             if (remove[i])
-                printf("%s %s\n", pc.dry_run ? "would delete" : "deleting",
-                       list.items.v[i].name);
+                printf("%s %s\n", pc.dry_run ? "would delete" : "deleting", list.items.v[i].name);
     r = forget_and_prune(app, &list, remove, NULL, &pc);
 out:
     free(remove);

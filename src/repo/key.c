@@ -234,3 +234,87 @@ out:
     vec_free(&kn.names);
     return r;
 }
+
+int
+key_list(struct stor *stor, struct key_info **out, size_t *nout)
+{
+    struct key_names kn = { VEC_INIT };
+    VEC(struct key_info) v = VEC_INIT;
+    struct buf raw = BUF_INIT;
+    int r;
+
+    if ((r = stor_list(stor, "keys", collect_name, &kn)) != 0)
+        goto out;
+    for (size_t i = 0; i < kn.names.n; i++) {
+        struct key_info ki;
+        json_error_t jerr;
+        json_t *j;
+        char key[300];
+        memset(&ki, 0, sizeof(ki));
+        snprintf(ki.id, sizeof(ki.id), "%s", kn.names.v[i]);
+        snprintf(key, sizeof(key), "keys/%s", kn.names.v[i]);
+        if ((r = stor_get(stor, key, &raw, SMALL_FILE_MAX)) != 0)
+            goto out;
+        j = json_loadb((const char *)raw.data, raw.len, 0, &jerr);
+        if (!j || !json_is_object(j)) {
+            ki.damaged = true;
+        } else {
+            const char *c = json_string_value(json_object_get(j, "created"));
+            const char *h = json_string_value(json_object_get(j, "host"));
+            const char *u = json_string_value(json_object_get(j, "username"));
+            snprintf(ki.created, sizeof(ki.created), "%s", c ? c : "");
+            snprintf(ki.host, sizeof(ki.host), "%s", h ? h : "");
+            snprintf(ki.username, sizeof(ki.username), "%s", u ? u : "");
+            ki.ops = (uint64_t)json_integer_value(json_object_get(j, "opslimit"));
+            ki.mem = (uint64_t)json_integer_value(json_object_get(j, "memlimit"));
+        }
+        json_decref(j);
+        vec_push(&v, ki);
+    }
+out:
+    for (size_t i = 0; i < kn.names.n; i++)
+        free(kn.names.v[i]);
+    vec_free(&kn.names);
+    buf_release(&raw);
+    if (r) {
+        vec_free(&v);
+        return r;
+    }
+    *out = v.v;
+    *nout = v.n;
+    return 0;
+}
+
+int
+key_remove(struct stor *stor, const char *id, const char *current)
+{
+    struct key_info *keys;
+    size_t n, usable = 0;
+    bool found = false;
+    char key[300];
+    int r;
+
+    if ((r = key_list(stor, &keys, &n)) != 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(keys[i].id, id))
+            found = true;
+        else if (!keys[i].damaged)
+            usable++;
+    }
+    free(keys);
+    if (!found)
+        return drk_err_set(DRK_ENOTFOUND, "no key '%s' in the repository", id);
+    if (usable == 0)
+        return drk_err_set(DRK_EUSAGE, "refusing to remove the last key: nobody could open the "
+                                       "repository again");
+    if (current && !strcmp(current, id)) {
+        drk_err_set(DRK_EUSAGE, "refusing to remove the key this command opened the repository "
+                                "with");
+        drk_err_hint("open the repository with another passphrase to remove this key, or use "
+                     "'drkit key passwd' to replace it");
+        return DRK_EUSAGE;
+    }
+    snprintf(key, sizeof(key), "keys/%s", id);
+    return stor_del(stor, key);
+}

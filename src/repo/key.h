@@ -12,6 +12,7 @@
 #ifndef DRK_REPO_KEY_H
 #define DRK_REPO_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,19 @@ int key_add(struct stor *stor, const unsigned char master[MASTER_KEY_LEN], const
  * key files. master_out must be MASTER_KEY_LEN bytes of (secure) memory. */
 int key_unlock(struct stor *stor, const char *pass, size_t passlen,
                unsigned char master_out[MASTER_KEY_LEN], char id_out[ID_HEX_LEN + 1]);
+struct key_info {
+    char id[ID_HEX_LEN + 1];
+    char created[64], host[256], username[256];
+    uint64_t ops, mem;
+    bool damaged;
+};
+
+/* Every key file, described (no passphrase needed). Caller frees *out. */
+int key_list(struct stor *stor, struct key_info **out, size_t *n);
+/* Remove key file id. DRK_EUSAGE for the last key (the repository could never be opened
+ * again) or for `current`, the key this process opened the repository with. */
+int key_remove(struct stor *stor, const char *id, const char *current);
+
 /* Parse a key file's JSON without unwrapping it (for listings and fuzzing). */
 int key_parse(const void *data, size_t len, uint64_t *ops, uint64_t *mem, unsigned char salt[16],
               unsigned char **wrapped, size_t *wrapped_len);

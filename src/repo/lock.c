@@ -32,6 +32,7 @@ struct repo_lock {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     bool stop;
+    int handle; /* kernel lock on our lock file, -1 if none */
 };
 
 /* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), 0 if
@@ -107,8 +108,10 @@ write_lock(struct repo_lock *l, char id_out[ID_HEX_LEN + 1])
 }
 
 static void
-parse_lock(struct lock_info *li, const struct buf *raw)
+parse_lock(struct stor *stor, struct lock_info *li, const struct buf *raw)
 {
+    char key[300];
+    int held;
     json_error_t jerr;
     json_t *j = json_loadb((const char *)raw->data, raw->len, 0, &jerr);
     const char *t;
@@ -129,6 +132,12 @@ parse_lock(struct lock_info *li, const struct buf *raw)
     li->process_start = (uint64_t)json_integer_value(json_object_get(j, "process_start"));
     json_decref(j);
 
+    snprintf(key, sizeof(key), "locks/%s", li->id);
+    held = stor_lock_held(stor, key);
+    if (held == 1 || held == 0) { /* the kernel knows, and it knows best */
+        li->stale = held == 0;
+        return;
+    }
     dt_now(&now);
     my_identity(host, sizeof(host), user, sizeof(user));
     if (now.sec - li->time.sec > LOCK_STALE) {
@@ -155,21 +164,21 @@ collect(void *arg, const char *name, uint64_t size)
 }
 
 int
-lock_list(struct repo *repo, struct lock_info **out, size_t *nout)
+lock_list(struct stor *stor, struct lock_info **out, size_t *nout)
 {
     struct names names = { VEC_INIT };
     VEC(struct lock_info) infos = VEC_INIT;
     struct buf raw = BUF_INIT;
     int r;
 
-    if ((r = stor_list(repo->stor, "locks", collect, &names)) != 0)
+    if ((r = stor_list(stor, "locks", collect, &names)) != 0)
         goto out;
     for (size_t i = 0; i < names.v.n; i++) {
         struct lock_info li;
         char key[300];
         memset(&li, 0, sizeof(li));
         snprintf(key, sizeof(key), "locks/%s", names.v.v[i]);
-        r = stor_get(repo->stor, key, &raw, SMALL_FILE_MAX);
+        r = stor_get(stor, key, &raw, SMALL_FILE_MAX);
         if (r == DRK_ENOTFOUND) { /* released meanwhile */
             r = 0;
             continue;
@@ -177,7 +186,7 @@ lock_list(struct repo *repo, struct lock_info **out, size_t *nout)
         if (r)
             goto out;
         li.id = xstrdup(names.v.v[i]);
-        parse_lock(&li, &raw);
+        parse_lock(stor, &li, &raw);
         vec_push(&infos, li);
     }
 out:
@@ -212,7 +221,7 @@ find_conflict(struct repo_lock *l, const char *ours)
 {
     struct lock_info *v;
     size_t n;
-    int r = lock_list(l->repo, &v, &n);
+    int r = lock_list(l->repo->stor, &v, &n);
     if (r)
         return r;
     for (size_t i = 0; i < n; i++) {
@@ -253,8 +262,13 @@ refresh_main(void *arg)
         {
             char newid[ID_HEX_LEN + 1], key[80];
             if (write_lock(l, newid) == 0) {
+                int handle;
+                snprintf(key, sizeof(key), "locks/%s", newid);
+                stor_lock_hold(l->repo->stor, key, &handle);
                 snprintf(key, sizeof(key), "locks/%s", l->id);
                 stor_del(l->repo->stor, key);
+                stor_lock_drop(l->repo->stor, l->handle);
+                l->handle = handle;
                 memcpy(l->id, newid, sizeof(newid));
             } else {
                 log_warn("cannot refresh the repository lock: %s", drk_err_msg());
@@ -272,6 +286,7 @@ lock_acquire(struct repo *repo, bool exclusive, const char *command, struct repo
     int r;
 
     l->repo = repo;
+    l->handle = -1;
     l->exclusive = exclusive;
     l->command = xstrdup(command);
     pthread_mutex_init(&l->mu, NULL);
@@ -280,6 +295,11 @@ lock_acquire(struct repo *repo, bool exclusive, const char *command, struct repo
         goto fail;
     if ((r = write_lock(l, l->id)) != 0)
         goto fail;
+    {
+        char key[80];
+        snprintf(key, sizeof(key), "locks/%s", l->id);
+        stor_lock_hold(repo->stor, key, &l->handle);
+    }
     /* Someone may have locked at the same moment: look again with ours in place. */
     if ((r = find_conflict(l, l->id)) != 0) {
         char key[80];
@@ -287,6 +307,7 @@ lock_acquire(struct repo *repo, bool exclusive, const char *command, struct repo
         drk_err_save(&e);
         snprintf(key, sizeof(key), "locks/%s", l->id);
         stor_del(repo->stor, key);
+        stor_lock_drop(repo->stor, l->handle);
         drk_err_restore(&e);
         l->id[0] = '\0';
         goto fail;
@@ -320,8 +341,19 @@ lock_release(struct repo_lock *l)
         if (stor_del(l->repo->stor, key) != 0)
             log_warn("cannot remove the repository lock '%s': %s", key, drk_err_msg());
     }
+    stor_lock_drop(l->repo->stor, l->handle);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cond);
     free(l->command);
     free(l);
+}
+
+int
+lock_remove(struct stor *stor, const char *id)
+{
+    char key[300];
+    if (!is_hex_string(id, ID_HEX_LEN, ID_HEX_LEN))
+        return drk_err_set(DRK_EUSAGE, "'%s' is not a lock id", id);
+    snprintf(key, sizeof(key), "locks/%s", id);
+    return stor_del(stor, key);
 }

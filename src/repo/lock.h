@@ -7,10 +7,13 @@
  *    "process_start":4567,"command":"backup create"}
  *
  * It is refreshed (rewritten under a new id, the old one deleted) every LOCK_REFRESH
- * seconds while held. A lock is stale when its time is older than LOCK_STALE seconds, or
- * when it was taken on this host by a process that no longer exists (pid gone, or reused
- * by a process with another start time), so a crashed drkit never leaves a lock that
- * needs a human. Stale locks are ignored (and removed by `drkit unlock`).
+ * seconds while held. On local storage the holder also keeps a kernel flock on its lock
+ * file: a lock file nobody holds belongs to a process that is gone, whatever host or pid
+ * namespace it ran in. Where the storage has no trustworthy kernel lock, a lock is stale
+ * when its time is older than LOCK_STALE seconds, or when it was taken on this host by a
+ * process that no longer exists (pid gone, or reused by one with another start time).
+ * So a crashed drkit never leaves a lock that needs a human. Stale locks are ignored, and
+ * removed by `drkit unlock`.
  */
 #ifndef DRK_REPO_LOCK_H
 #define DRK_REPO_LOCK_H
@@ -43,8 +46,12 @@ struct lock_info {
 int lock_acquire(struct repo *repo, bool exclusive, const char *command, struct repo_lock **out);
 void lock_release(struct repo_lock *l); /* NULL ok */
 
-/* All lock files, parsed; caller frees with lock_info_free. */
-int lock_list(struct repo *repo, struct lock_info **out, size_t *n);
+struct stor;
+
+/* All lock files, parsed; caller frees with lock_info_free. Needs no key: locks are
+ * plaintext. */
+int lock_list(struct stor *stor, struct lock_info **out, size_t *n);
+int lock_remove(struct stor *stor, const char *id);
 void lock_info_free(struct lock_info *v, size_t n);
 
 #endif

@@ -29,7 +29,7 @@ struct ppack {
     struct idx_pack_rec rec; /* entries point into an idx_file */
     bool *used;              /* per entry: the copy of an in-use blob that stays */
     uint64_t used_bytes, unused_bytes;
-    bool present;            /* in data/ */
+    bool present; /* in data/ */
     enum pack_fate fate;
 };
 
@@ -114,8 +114,9 @@ find_used(struct pruner *p)
     if ((r = snap_list_load(p->repo, &list)) != 0)
         goto out;
     if (list.damaged.n) {
-        r = drk_err_set(DRK_ECORRUPT, "snapshot file '%s' is damaged: prune cannot know what it "
-                                      "needs; nothing was deleted",
+        r = drk_err_set(DRK_ECORRUPT,
+                        "snapshot file '%s' is damaged: prune cannot know what it "
+                        "needs; nothing was deleted",
                         list.damaged.v[0].id);
         drk_err_hint("run 'drkit backup check'; delete the damaged snapshot if it is lost");
         goto out;
@@ -224,8 +225,9 @@ plan(struct pruner *p)
                 break;
             }
         }
-        r = drk_err_set(DRK_ECORRUPT, "%zu blob(s) in use (e.g. %.16s) are in no pack that is "
-                                      "there; nothing was deleted",
+        r = drk_err_set(DRK_ECORRUPT,
+                        "%zu blob(s) in use (e.g. %.16s) are in no pack that is "
+                        "there; nothing was deleted",
                         p->used.n - assigned.n, hex);
         drk_err_hint("run 'drkit backup check' to see which snapshots are affected");
         goto out;
@@ -504,8 +506,9 @@ repo_prune(struct repo *repo, const struct prune_opts *o, struct prune_progress 
     {
         const struct idx_damaged *d;
         if (idx_damaged(repo->idx, &d)) {
-            r = drk_err_set(DRK_ECORRUPT, "index file '%s' is damaged (%s): prune cannot know "
-                                          "what packs hold; nothing was deleted",
+            r = drk_err_set(DRK_ECORRUPT,
+                            "index file '%s' is damaged (%s): prune cannot know "
+                            "what packs hold; nothing was deleted",
                             d[0].file, d[0].message);
             goto out;
         }

@@ -39,8 +39,8 @@ struct prune_progress {
 };
 
 struct prune_stats {
-    uint64_t snapshots;                        /* kept snapshots walked */
-    uint64_t packs_before, bytes_before;       /* packs present */
+    uint64_t snapshots;                  /* kept snapshots walked */
+    uint64_t packs_before, bytes_before; /* packs present */
     uint64_t packs_kept, packs_deleted, packs_repacked, packs_unindexed, packs_written;
     uint64_t bytes_deleted, bytes_written, bytes_after;
     uint64_t blobs_used, blobs_unused, blobs_repacked;

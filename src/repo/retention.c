@@ -10,8 +10,8 @@
 bool
 retention_empty(const struct retention_policy *p)
 {
-    return p->last <= 0 && p->hourly <= 0 && p->daily <= 0 && p->weekly <= 0 &&
-           p->monthly <= 0 && p->yearly <= 0 && p->ntags == 0;
+    return p->last <= 0 && p->hourly <= 0 && p->daily <= 0 && p->weekly <= 0 && p->monthly <= 0 &&
+           p->yearly <= 0 && p->ntags == 0;
 }
 
 static void
@@ -73,8 +73,7 @@ add_reason(struct retention_item *it, const char *word, int n)
 {
     size_t len = strlen(it->reasons);
     if (n > 0)
-        snprintf(it->reasons + len, sizeof(it->reasons) - len, "%s%s %d", len ? ", " : "", word,
-                 n);
+        snprintf(it->reasons + len, sizeof(it->reasons) - len, "%s%s %d", len ? ", " : "", word, n);
     else
         snprintf(it->reasons + len, sizeof(it->reasons) - len, "%s%s", len ? ", " : "", word);
     it->keep = true;
@@ -115,6 +114,7 @@ retention_apply(const struct retention_policy *p, struct retention_item *items, 
                     char word[64];
                     snprintf(word, sizeof(word), "tag %s", p->tags[t]);
                     add_reason(it, word, 0);
+                    break; /* once per policy tag, however often the snapshot carries it */
                 }
             }
         }

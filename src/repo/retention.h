@@ -29,8 +29,8 @@ struct retention_policy {
 
 struct retention_item {
     /* in */
-    int64_t sec;  /* Unix time */
-    int32_t off;  /* the snapshot's UTC offset, seconds */
+    int64_t sec; /* Unix time */
+    int32_t off; /* the snapshot's UTC offset, seconds */
     bool restore_point;
     const char *const *tags;
     size_t ntags;

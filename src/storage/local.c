@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -496,6 +498,72 @@ local_sync(void *be)
     return r;
 }
 
+/* Network file systems may not carry flock between machines: there, liveness falls back to
+ * the lock file's host, pid and age. */
+static bool
+flock_trustworthy(const char *path)
+{
+    struct statfs sf;
+    if (statfs(path, &sf) != 0)
+        return false;
+    switch ((unsigned long)sf.f_type) {
+    case 0x6969:     /* NFS */
+    case 0xFF534D42: /* CIFS */
+    case 0xFE534D42: /* SMB2 */
+    case 0x65735546: /* FUSE */
+    case 0x517B:     /* SMB */
+        return false;
+    default:
+        return true;
+    }
+}
+
+static int
+local_lock_hold(void *be, const char *key, int *handle)
+{
+    struct local *l = be;
+    char *path = key_path(l, key);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *handle = -1;
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        *handle = fd;
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    free(path);
+    return 0; /* without a kernel lock the lock file alone still works */
+}
+
+static void
+local_lock_drop(void *be, int handle)
+{
+    (void)be;
+    if (handle >= 0)
+        close(handle); /* releases the flock */
+}
+
+static int
+local_lock_held(void *be, const char *key)
+{
+    struct local *l = be;
+    char *path = key_path(l, key);
+    int fd, r;
+    if (!flock_trustworthy(path)) {
+        free(path);
+        return 2;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    if (fd < 0)
+        return errno == ENOENT ? DRK_ENOTFOUND : 2;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        r = 0; /* nobody holds it: its process is gone */
+    else
+        r = errno == EWOULDBLOCK ? 1 : 2;
+    close(fd); /* and with it our probe lock */
+    return r;
+}
+
 const struct stor_ops stor_local_ops = {
     .version = 1,
     .scheme = "file",
@@ -512,4 +580,7 @@ const struct stor_ops stor_local_ops = {
     .tmp_commit = local_tmp_commit,
     .tmp_discard = local_tmp_discard,
     .sync = local_sync,
+    .lock_hold = local_lock_hold,
+    .lock_drop = local_lock_drop,
+    .lock_held = local_lock_held,
 };

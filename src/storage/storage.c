@@ -140,3 +140,23 @@ stor_sync(struct stor *s)
 {
     return s->ops->sync ? s->ops->sync(s->be) : 0;
 }
+
+int
+stor_lock_hold(struct stor *s, const char *key, int *handle)
+{
+    *handle = -1;
+    return s->ops->lock_hold ? s->ops->lock_hold(s->be, key, handle) : 0;
+}
+
+void
+stor_lock_drop(struct stor *s, int handle)
+{
+    if (handle >= 0 && s->ops->lock_drop)
+        s->ops->lock_drop(s->be, handle);
+}
+
+int
+stor_lock_held(struct stor *s, const char *key)
+{
+    return s->ops->lock_held ? s->ops->lock_held(s->be, key) : 2;
+}

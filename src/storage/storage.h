@@ -64,6 +64,12 @@ struct stor_ops {
     void (*tmp_discard)(void *be, struct stor_tmp *tmp);
     /* Make committed objects durable (e.g. fsync the directories they went into). */
     int (*sync)(void *be);
+    /* Optional: kernel locks on lock objects, so liveness needs no clock or pid. hold takes a
+     * lock on key for as long as *handle stays open; held says whether anyone holds one
+     * (1), nobody does (0), or it cannot tell (2); DRK_ENOTFOUND when the object is gone. */
+    int (*lock_hold)(void *be, const char *key, int *handle);
+    void (*lock_drop)(void *be, int handle);
+    int (*lock_held)(void *be, const char *key);
 };
 
 struct stor {
@@ -87,6 +93,11 @@ int stor_tmp_open(struct stor *s, struct stor_tmp *out, unsigned flags);
 int stor_tmp_commit(struct stor *s, struct stor_tmp *tmp, const char *key);
 void stor_tmp_discard(struct stor *s, struct stor_tmp *tmp);
 int stor_sync(struct stor *s);
+/* Kernel lock helpers: without backend support hold gives handle -1 and held answers 2
+ * ("cannot tell"). */
+int stor_lock_hold(struct stor *s, const char *key, int *handle);
+void stor_lock_drop(struct stor *s, int handle);
+int stor_lock_held(struct stor *s, const char *key);
 
 extern const struct stor_ops stor_local_ops;
 

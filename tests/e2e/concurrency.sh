@@ -9,7 +9,8 @@
 #   - 6 more rounds of 3 simultaneous backups (the same tree twice at once): all succeed with
 #     distinct names, check --read-data stays clean, the latest restores exactly
 #   - no lock file is left behind
-#   - a lock file of a live process (a `sleep 60`, exclusive, this host): backup create exits 5
+#   - a lock file a live process holds a kernel lock on (flock ... sleep 60, exclusive): backup
+#     create and restore exit 5 naming its pid and host
 #     and the message names the pid and the host; the same lock with the pid of a process that
 #     has exited is ignored (the backup succeeds)
 TESTS=${DRKIT_TESTS:-$(dirname "$0")/..}
@@ -114,28 +115,30 @@ ok "6 rounds of 3 simultaneous backups (one tree twice at once): 21 distinct sna
 ok "no lock file is left behind"
 
 # --- a lock held by another live process ---------------------------------------------------------
-sleep 60 &
-holder=$!
-track_pid "$holder"
+# A holder does what drkit does: writes its lock file and keeps a kernel lock (flock) on it.
+need_cmd flock
 host=$(hostname)
 lock_json() { # pid
     printf '{"time":"%s","exclusive":true,"hostname":"%s","username":"root","pid":%s,"process_start":0,"command":"test"}' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$host" "$1"
 }
 LOCK=$R/locks/$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-lock_json "$holder" >"$LOCK"
+: >"$LOCK"
+flock "$LOCK" sleep 60 &
+holder=$!
+track_pid "$holder"
+for _ in $(seq 1 50); do flock -n "$LOCK" true 2>/dev/null || break; sleep 0.1; done
+lock_json "$holder" >"$LOCK.tmp" && cat "$LOCK.tmp" >"$LOCK" && rm "$LOCK.tmp"
 run_drkit 5 --repo "$R" backup create "$T/A"
 assert_contains "$T/err" "pid $holder"
 assert_contains "$T/err" "$host"
 run_drkit 5 --repo "$R" backup restore latest --target "$T/rl"
 ok "a live exclusive lock: backup create exits 5 naming pid $holder on $host"
 
-kill "$holder"
+pkill -P "$holder" sleep 2>/dev/null || true # flock's child holds the lock too
+kill "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
-bash -c 'exit 0' &
-dead=$!
-wait "$dead"
-kill -0 "$dead" 2>/dev/null && skip "pid $dead was reused at once"
-lock_json "$dead" >"$LOCK"
+# the lock file stays, its kernel lock is gone with its process
 run_drkit 0 --repo "$R" backup create "$T/A"
+dead=$holder
 ok "the same lock of a process that has exited (pid $dead) is ignored"
