@@ -19,6 +19,7 @@ int cmd_backup_test(struct app *app, int argc, char **argv);
 int cmd_backup_check(struct app *app, int argc, char **argv);
 int cmd_backup_prune(struct app *app, int argc, char **argv);
 int cmd_backup_delete(struct app *app, int argc, char **argv);
+int cmd_backup_copy(struct app *app, int argc, char **argv);
 
 /* The JSON form of a snapshot (docs/json.md); `full` adds paths' errors and tree. */
 json_t *snapshot_json(const struct snapshot *s, bool full);

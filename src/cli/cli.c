@@ -47,8 +47,10 @@ static const char main_usage[] =
     "  backup check              check the repository (--read-data reads every pack)\n"
     "  backup prune              apply the retention policy, remove unused data (--dry-run)\n"
     "  backup delete ID...       remove snapshots and the data only they needed\n"
+    "  backup copy ID --to=NAME  copy snapshots to another repository (3-2-1)\n"
     "  key list|add|remove|passwd   manage the passphrases that open the repository\n"
     "  unlock [--remove-all]     remove stale locks (of processes that are gone)\n"
+    "  policy check              does the 3-2-1 rule hold? (copies, media, off-site)\n"
     "  version                   print the version\n"
     "  help [COMMAND]            show help\n"
     "\n"
@@ -70,9 +72,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-    { "init", cmd_init }, { "backup", cmd_backup }, { "version", cmd_version },
-    { "help", cmd_help }, { "key", cmd_key },       { "unlock", cmd_unlock },
-    { NULL, NULL },
+    /* one command per line */
+    { "init", cmd_init },     { "backup", cmd_backup }, { "key", cmd_key },
+    { "unlock", cmd_unlock }, { "policy", cmd_policy }, { "version", cmd_version },
+    { "help", cmd_help },     { NULL, NULL },
 };
 
 int
@@ -414,15 +417,26 @@ prompt_tty(const char *prompt, char **out, size_t *len)
 int
 app_passphrase(struct app *app, bool confirm, char **out, size_t *len)
 {
-    const char *file = getenv("DRKIT_PASSWORD_FILE"), *env = getenv("DRKIT_PASSWORD");
-    const char *cfile = NULL, *cmd = NULL;
+    return app_passphrase_for(app, app->repo_section, "DRKIT", confirm, out, len);
+}
+
+int
+app_passphrase_for(struct app *app, const char *section, const char *env_prefix, bool confirm,
+                   char **out, size_t *len)
+{
+    char file_var[64], pass_var[64];
+    const char *file, *env, *cfile = NULL, *cmd = NULL;
     int r;
 
+    snprintf(file_var, sizeof(file_var), "%s_PASSWORD_FILE", env_prefix);
+    snprintf(pass_var, sizeof(pass_var), "%s_PASSWORD", env_prefix);
+    file = getenv(file_var);
+    env = getenv(pass_var);
     if (file && *file)
-        return pass_from_file(file, "$DRKIT_PASSWORD_FILE", out, len);
-    if (app->repo_section) {
-        cfile = conf_get(app->conf, "repository", app->repo_section, "password-file");
-        cmd = conf_get(app->conf, "repository", app->repo_section, "password-command");
+        return pass_from_file(file, file_var, out, len);
+    if (section) {
+        cfile = conf_get(app->conf, "repository", section, "password-file");
+        cmd = conf_get(app->conf, "repository", section, "password-command");
     }
     if (cfile && *cfile)
         return pass_from_file(cfile, "password-file", out, len);
@@ -437,8 +451,9 @@ app_passphrase(struct app *app, bool confirm, char **out, size_t *len)
                    len);
     if (r == DRK_ENOTFOUND) {
         drk_err_set(DRK_EUSAGE, "no passphrase: no terminal to ask on and none configured");
-        drk_err_hint("set DRKIT_PASSWORD_FILE, a password-file or password-command in the "
-                     "repository's config section, or DRKIT_PASSWORD");
+        drk_err_hint("set %s, a password-file or password-command in the repository's config "
+                     "section, or %s",
+                     file_var, pass_var);
         return DRK_EUSAGE;
     }
     if (r)

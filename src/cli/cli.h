@@ -81,6 +81,10 @@ int app_repo_location(struct app *app, const char **location_out);
 /* The passphrase, from $DRKIT_PASSWORD_FILE, password-file/-command in the config,
  * $DRKIT_PASSWORD or a TTY prompt (twice when confirm). Caller frees with app_free_secret. */
 int app_passphrase(struct app *app, bool confirm, char **out, size_t *len);
+/* The same for another repository: its config section (or NULL) and the environment
+ * variables <prefix>_PASSWORD_FILE and <prefix>_PASSWORD. */
+int app_passphrase_for(struct app *app, const char *section, const char *env_prefix, bool confirm,
+                       char **out, size_t *len);
 void app_free_secret(char *s, size_t len);
 /* A new passphrase (key add/passwd): from file if given, else $DRKIT_NEW_PASSWORD, else asked
  * twice on the terminal. */
@@ -100,5 +104,6 @@ int cmd_version(struct app *app, int argc, char **argv);
 int cmd_help(struct app *app, int argc, char **argv);
 int cmd_key(struct app *app, int argc, char **argv);
 int cmd_unlock(struct app *app, int argc, char **argv);
+int cmd_policy(struct app *app, int argc, char **argv);
 
 #endif

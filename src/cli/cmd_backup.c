@@ -32,6 +32,7 @@ static const char backup_usage[] =
     "  check                check the whole repository\n"
     "  prune                apply the retention policy and remove unused data\n"
     "  delete ID...         remove snapshots (and the data only they needed)\n"
+    "  copy ID...|--all     copy snapshots to another repository (--to=NAME)\n"
     "\n"
     "ID is a snapshot name (backup-20240113-020000), a unique prefix of its id, or latest.\n"
     "Run 'drkit backup <subcommand> --help' for its options.\n";
@@ -612,11 +613,18 @@ struct subcommand {
 };
 
 static const struct subcommand subs[] = {
-    { "create", cmd_backup_create },   { "list", backup_list },
-    { "show", backup_show },           { "ls", backup_ls },
-    { "restore", cmd_backup_restore }, { "test", cmd_backup_test },
-    { "check", cmd_backup_check },     { "prune", cmd_backup_prune },
-    { "delete", cmd_backup_delete },   { NULL, NULL },
+    /* one subcommand per line */
+    { "create", cmd_backup_create },
+    { "list", backup_list },
+    { "show", backup_show },
+    { "ls", backup_ls },
+    { "restore", cmd_backup_restore },
+    { "test", cmd_backup_test },
+    { "check", cmd_backup_check },
+    { "prune", cmd_backup_prune },
+    { "delete", cmd_backup_delete },
+    { "copy", cmd_backup_copy },
+    { NULL, NULL },
 };
 
 int

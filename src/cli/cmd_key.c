@@ -65,8 +65,8 @@ key_ls(struct app *app)
             json_array_append_new(
                 arr, json_pack("{s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:b}", "id", keys[i].id,
                                "current", !strcmp(keys[i].id, app->repo->key_id), "created",
-                               keys[i].created, "host", keys[i].host, "username",
-                               keys[i].username, "kdf_ops", (json_int_t)keys[i].ops, "kdf_mem",
+                               keys[i].created, "host", keys[i].host, "username", keys[i].username,
+                               "kdf_ops", (json_int_t)keys[i].ops, "kdf_mem",
                                (json_int_t)keys[i].mem, "damaged", keys[i].damaged));
         out_json(arr);
     } else {
@@ -196,8 +196,9 @@ cmd_key(struct app *app, int argc, char **argv)
         snprintf(old, sizeof(old), "%s", app->repo->key_id);
         /* the new key exists: the old one may go (not "current" for key_remove now) */
         if ((r = key_remove(app->repo->stor, old, NULL)) != 0)
-            return drk_err_wrap(r, "the new key %.8s was added, but the old key %.8s could "
-                                   "not be removed",
+            return drk_err_wrap(r,
+                                "the new key %.8s was added, but the old key %.8s could "
+                                "not be removed",
                                 id, old);
         if (app->json)
             out_json(json_pack("{s:s, s:s}", "added", id, "removed", old));

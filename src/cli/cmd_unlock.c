@@ -67,15 +67,14 @@ cmd_unlock(struct app *app, int argc, char **argv)
         r = 0;
         removed += go;
         if (arr)
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:I, s:s, s:b, s:b, s:b}", "id", li->id, "host",
-                               li->hostname ? li->hostname : "", "pid", (json_int_t)li->pid,
-                               "command", li->command ? li->command : "", "exclusive",
-                               li->exclusive, "stale", li->stale, "removed", go));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:s, s:b, s:b, s:b}", "id",
+                                                 li->id, "host", li->hostname ? li->hostname : "",
+                                                 "pid", (json_int_t)li->pid, "command",
+                                                 li->command ? li->command : "", "exclusive",
+                                                 li->exclusive, "stale", li->stale, "removed", go));
         else if (!app->quiet)
-            printf("%s lock %.8s of '%s' (pid %ld on %s)%s\n", go ? "removed" : "kept",
-                   li->id, li->command ? li->command : "?", li->pid,
-                   li->hostname ? li->hostname : "?",
+            printf("%s lock %.8s of '%s' (pid %ld on %s)%s\n", go ? "removed" : "kept", li->id,
+                   li->command ? li->command : "?", li->pid, li->hostname ? li->hostname : "?",
                    go ? (li->stale ? ", stale" : ", live") : ": its process is running");
     }
     if (arr) {

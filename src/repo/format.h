@@ -10,6 +10,7 @@
  *   snapshots/<id>         sealed object (kind 'S'): JSON snapshot description
  *   names/<name>           empty marker, created exclusively: snapshot names are unique
  *   locks/<id>             JSON lock records (plaintext; no secrets)
+ *   maps/<repo id>/<id>    sealed object (kind 'M'): source -> target blob ids of copies
  *   tmp/                   staging area for packs being written (local storage)
  * Every id is 64 lowercase hex digits. Index, snapshot and pack ids are the SHA-256 of the
  * file's bytes, so anyone can check a file against its name without the key.
@@ -48,6 +49,7 @@ enum blob_type {
 #define OBJ_CONFIG        'C'
 #define OBJ_INDEX         'I'
 #define OBJ_SNAPSHOT      'S'
+#define OBJ_MAP           'M' /* maps/<source repository id>/<id>: blob ids of copies */
 
 #define COMP_NONE 0
 #define COMP_ZSTD 1

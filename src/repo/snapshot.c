@@ -123,6 +123,10 @@ snap_encode(const struct snapshot *s, char **json_out)
         json_decref(errors);
     }
     json_object_set_new(j, "stats", stats_json(&s->stats));
+    if (s->copied_from[0])
+        json_object_set_new(
+            j, "copied_from",
+            json_pack("{s:s, s:s}", "repository", s->copied_from_repo, "snapshot", s->copied_from));
     *json_out = json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(j);
     return *json_out ? 0 : drk_err_set(DRK_ENOMEM, "cannot encode snapshot");
@@ -208,6 +212,15 @@ snap_decode(struct snapshot *s, const void *data, size_t len)
             vec_push(&s->errors, e);
         }
     }
+    if ((v = json_object_get(j, "copied_from")) && json_is_object(v)) {
+        const char *cr = json_string_value(json_object_get(v, "repository"));
+        const char *cs = json_string_value(json_object_get(v, "snapshot"));
+        if (cr && cs && is_hex_string(cr, ID_HEX_LEN, ID_HEX_LEN) &&
+            is_hex_string(cs, ID_HEX_LEN, ID_HEX_LEN)) {
+            snprintf(s->copied_from_repo, sizeof(s->copied_from_repo), "%s", cr);
+            snprintf(s->copied_from, sizeof(s->copied_from), "%s", cs);
+        }
+    }
     if ((st = json_object_get(j, "stats"))) {
         s->stats.files = ju64(st, "files");
         s->stats.dirs = ju64(st, "dirs");
@@ -270,6 +283,60 @@ snap_save(struct repo *repo, struct snapshot *s)
     r = sealed_save(repo, "snapshots", OBJ_SNAPSHOT, json, strlen(json), s->id);
     free(json);
     return r;
+}
+
+int
+snap_save_named(struct repo *repo, struct snapshot *s)
+{
+    char key[300], host[256] = "", marker[512], *json = NULL;
+    int r;
+    gethostname(host, sizeof(host) - 1);
+    snprintf(marker, sizeof(marker), "{\"host\":\"%s\",\"pid\":%ld}\n", host, (long)getpid());
+    snprintf(key, sizeof(key), "names/%s", s->name);
+    if ((r = stor_put(repo->stor, key, marker, strlen(marker), STOR_PUT_EXCL)) != 0)
+        return r;
+    if ((r = snap_encode(s, &json)) != 0)
+        return r;
+    r = sealed_save(repo, "snapshots", OBJ_SNAPSHOT, json, strlen(json), s->id);
+    free(json);
+    return r;
+}
+
+static void
+clone_strings(char ***dst, size_t *n, size_t *cap, char *const *src, size_t sn)
+{
+    for (size_t i = 0; i < sn; i++) {
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 4;
+            *dst = xreallocarray(*dst, *cap, sizeof(**dst));
+        }
+        (*dst)[(*n)++] = xstrdup(src[i]);
+    }
+}
+
+void
+snap_clone(struct snapshot *d, const struct snapshot *s)
+{
+    snap_init(d);
+    d->name = xstrdup(s->name);
+    d->time = s->time;
+    d->end_time = s->end_time;
+    d->host = xstrdup(s->host);
+    d->username = xstrdup(s->username);
+    d->type = xstrdup(s->type);
+    d->program = xstrdup(s->program ? s->program : "drkit");
+    clone_strings(&d->tags.v, &d->tags.n, &d->tags.cap, s->tags.v, s->tags.n);
+    clone_strings(&d->paths.v, &d->paths.n, &d->paths.cap, s->paths.v, s->paths.n);
+    clone_strings(&d->excludes.v, &d->excludes.n, &d->excludes.cap, s->excludes.v, s->excludes.n);
+    for (size_t i = 0; i < s->errors.n; i++) {
+        struct snap_error e = { xstrdup(s->errors.v[i].path), xstrdup(s->errors.v[i].message) };
+        vec_push(&d->errors, e);
+    }
+    d->has_files = s->has_files;
+    d->files_tree = s->files_tree;
+    d->partial = s->partial;
+    d->error_count = s->error_count;
+    d->stats = s->stats;
 }
 
 int

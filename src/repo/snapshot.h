@@ -55,6 +55,9 @@ struct snapshot {
     VEC(struct snap_error) errors;
     struct snap_stats stats;
     char *program;
+    /* a copy made by `backup copy`: the source repository id and snapshot id, else "" */
+    char copied_from_repo[ID_HEX_LEN + 1];
+    char copied_from[ID_HEX_LEN + 1];
 };
 
 void snap_init(struct snapshot *s);
@@ -68,6 +71,10 @@ int snap_decode(struct snapshot *s, const void *data, size_t len);
  * sets s->name and s->id. */
 int snap_save(struct repo *repo, struct snapshot *s);
 int snap_load(struct repo *repo, const char *id, struct snapshot *s);
+/* Save under exactly s->name; DRK_EEXIST if the name is taken (copies keep their names). */
+int snap_save_named(struct repo *repo, struct snapshot *s);
+/* A deep copy of src's description (not its id, parent or copy origin). */
+void snap_clone(struct snapshot *dst, const struct snapshot *src);
 /* Remove a snapshot (its file, then its name marker). Its data stays until prune. The
  * caller holds the repository's exclusive lock. */
 int snap_forget(struct repo *repo, const struct snapshot *s);

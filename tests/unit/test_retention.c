@@ -773,7 +773,7 @@ static const struct apply_case combined_cases[] = {
           { "2010-01-01 12:00", OFF_UTC, true, { "x" }, "tag x, restore point" },
           { "2009-01-01 12:00", OFF_UTC, false, { NULL }, "" },
           /* regression: a tag carried twice gave "tag y, tag y" */
-          { "2008-01-01 12:00", OFF_UTC, false, { "y", "y" }, "tag y" }, /* one reason */
+          { "2008-01-01 12:00", OFF_UTC, false, { "y", "y" }, "tag y" },   /* one reason */
           { "1999-01-01 12:00", OFF_UTC, true, { "z" }, "restore point" }, /* the oldest */
       } },
     { "every reason, in order",
