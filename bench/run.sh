@@ -23,7 +23,7 @@ NO_WAIT=0
 PASSWORD=bench
 
 ALL_TOOLS="drkit restic borg tar"
-ALL_SCENARIOS="initial nochange mutate restore check smallfiles"
+ALL_SCENARIOS="initial nochange mutate restore check smallfiles prune"
 
 usage() {
     cat <<EOF
@@ -32,7 +32,7 @@ usage: bench/run.sh [options]
   --runs N             rounds (default $RUNS)
   --tools LIST         comma list of: ${ALL_TOOLS// /,} (default $TOOLS)
   --scenarios LIST     comma list of: ${ALL_SCENARIOS// /,}
-                       (default $SCENARIOS; smallfiles is opt-in)
+                       (default $SCENARIOS; smallfiles and prune are opt-in)
   --drkit PATH         drkit binary (default $DRKIT)
   --workdir DIR        data, repositories, restores (default $WORKDIR)
   --results DIR        where the YYYY-MM-DD-HHMM.md report goes (default $RESULTS_DIR)
@@ -471,7 +471,8 @@ for ((round = 1; round <= RUNS; round++)); do
         ARCH[$tool]=0
         if ! tool_available "$tool"; then
             for s in "${ORDERED_SCENS[@]}"; do
-                [ "$s" = smallfiles ] || record "$round" "$s" "$tool" n/a - - - - "not installed"
+                [ "$s" = smallfiles ] || [ "$s" = prune ] ||
+                    record "$round" "$s" "$tool" n/a - - - - "not installed"
             done
             continue
         fi
@@ -481,7 +482,8 @@ for ((round = 1; round <= RUNS; round++)); do
         if ! run_untimed "r$round-init-$tool" && ! rc_ok "$tool" "$M_RC"; then
             failure "$round" init "$tool" "repository init failed" "$M_ERR"
             for s in "${ORDERED_SCENS[@]}"; do
-                [ "$s" = smallfiles ] || record "$round" "$s" "$tool" FAILED - - - - "init failed"
+                [ "$s" = smallfiles ] || [ "$s" = prune ] ||
+                    record "$round" "$s" "$tool" FAILED - - - - "init failed"
             done
             continue
         fi
@@ -630,6 +632,72 @@ for ((round = 1; round <= RUNS; round++)); do
             else
                 record "$round" smallfiles "$tool" FAILED - - - - "exit $M_RC"
                 failure "$round" smallfiles "$tool" "backup failed" "$M_ERR"
+            fi
+        done
+    fi
+
+    # 30 daily backups of a shop that changes a little every day, then a timed prune that
+    # keeps 7 dailies: drkit prune, restic forget --prune, borg prune + compact. Round 1 only
+    # (30 backups per tool take minutes).
+    if want prune && [ "$round" = 1 ]; then
+        PD="$RD/prune-data"
+        log "prune: copying the data set to $PD"
+        cp -a "$PRISTINE" "$PD" || die "cp -a $PRISTINE $PD failed"
+        PTOOLS=()
+        for tool in "${ORDER[@]}"; do
+            [ "$tool" = tar ] && { record "$round" prune tar n/a - - - - "no prune"; continue; }
+            tool_available "$tool" || { record "$round" prune "$tool" n/a - - - - "not installed"; continue; }
+            tool_env "$tool" "$RD"
+            tool_cmd "$tool" init "$RD/repo-prune-$tool"
+            if run_untimed "r$round-prune-init-$tool" || rc_ok "$tool" "$M_RC"; then
+                PTOOLS+=("$tool")
+            else
+                record "$round" prune "$tool" FAILED - - - - "init failed"
+            fi
+        done
+        declare -A PFAIL=()
+        for day in $(seq 1 30); do
+            stamp=$(printf '2024-01-%02d 02:00:00' "$day")
+            if [ "$day" -gt 1 ]; then
+                "$DATAGEN" mutate --dir "$PD" --seed "$((MUTATE_SEED + day))" --percent 2 \
+                    2>>"$LOGDIR/prune-mutate.err" || die "datagen mutate failed"
+            fi
+            for tool in "${PTOOLS[@]}"; do
+                [ -z "${PFAIL[$tool]:-}" ] || continue
+                tool_env "$tool" "$RD"
+                repo="$RD/repo-prune-$tool"
+                case $tool in
+                drkit) CMD=("${ENV[@]}" "$DRKIT" --repo "$repo" backup create --quiet \
+                    "--time=$stamp" "$PD") ;;
+                restic) CMD=("${ENV[@]}" restic -r "$repo" backup --quiet --time "$stamp" "$PD") ;;
+                borg) CMD=("${ENV[@]}" borg create --compression 'zstd,3' \
+                    --timestamp "${stamp/ /T}" "$repo::d$day" "$PD") ;;
+                esac
+                if ! run_untimed "r$round-prune-day$day-$tool" && ! rc_ok "$tool" "$M_RC"; then
+                    PFAIL[$tool]=1
+                    record "$round" prune "$tool" FAILED - - - - "daily backup $day failed"
+                    failure "$round" prune "$tool" "daily backup $day failed" "$M_ERR"
+                fi
+            done
+        done
+        for tool in "${PTOOLS[@]}"; do
+            [ -z "${PFAIL[$tool]:-}" ] || continue
+            tool_env "$tool" "$RD"
+            repo="$RD/repo-prune-$tool"
+            case $tool in
+            drkit) CMD=("${ENV[@]}" "$DRKIT" --repo "$repo" backup prune --keep-daily 7 --quiet) ;;
+            restic) CMD=("${ENV[@]}" restic -r "$repo" forget --keep-daily 7 --prune --quiet) ;;
+            borg) CMD=("${ENV[@]}" bash -c 'borg prune --keep-daily 7 "$1" && borg compact "$1"' _ \
+                "$repo") ;;
+            esac
+            sync
+            log "  prune: $tool"
+            measure "r$round-prune-$tool"
+            if rc_ok "$tool" "$M_RC"; then
+                record "$round" prune "$tool" ok "$M_WALL" "$M_CPU" "$M_RSS" "$(repo_bytes "$repo")" ""
+            else
+                record "$round" prune "$tool" FAILED - - - - "exit $M_RC"
+                failure "$round" prune "$tool" "prune failed" "$M_ERR"
             fi
         done
     fi
