@@ -378,87 +378,151 @@ sparse_read(int fd, uint64_t pos, uint64_t size, unsigned char *dst, size_t room
     return 0;
 }
 
-int
-saver_put_fd(struct saver *s, unsigned ctx, int fd, bool sparse, const char *what,
-             struct blob_list *ids, uint64_t *nbytes, bool *read_failed)
+/* Make room at the end of the stream's buffer (moving pending bytes to the front). */
+static void
+stream_room(struct saver_stream *st, unsigned char **p, size_t *room)
 {
-    struct saver_ctx *c = &s->ctx[ctx];
+    struct saver_ctx *c = &st->s->ctx[st->ctx];
+    if (st->start > 0 && c->readcap - st->end < st->s->repo->chunker.max) {
+        memmove(c->readbuf, c->readbuf + st->start, st->end - st->start);
+        st->end -= st->start;
+        st->start = 0;
+    }
+    *p = c->readbuf + st->end;
+    *room = c->readcap - st->end;
+}
+
+/* Cut and store every chunk the buffer allows: all of them at the end of the stream, else
+ * only while at least the chunker's max is pending (a cut needs that much lookahead). */
+static int
+stream_emit(struct saver_stream *st, bool eof)
+{
+    struct saver *s = st->s;
+    struct saver_ctx *c = &s->ctx[st->ctx];
     const struct cdc *cdc = &s->repo->chunker;
-    size_t start = 0, end = 0;
-    uint64_t pos = 0, size = 0;
-    bool eof = false;
-    int r = 0;
+    int r;
 
-    *read_failed = false;
-    *nbytes = 0;
-    if (!c->readbuf) {
-        c->readcap = 2 * cdc->max;
-        c->readbuf = xmalloc(c->readcap);
-    }
-    if (sparse) {
-        struct stat st;
-        if (fstat(fd, &st) != 0)
-            sparse = false;
-        else
-            size = (uint64_t)st.st_size;
-    }
-    for (;;) {
-        size_t n;
+    while (st->end > st->start && (eof || st->end - st->start >= cdc->max)) {
+        unsigned char *p = c->readbuf + st->start;
+        size_t n = cdc_next(cdc, p, st->end - st->start, eof);
         struct blob_id id;
-        bool added;
-
-        if (!eof && end - start < cdc->max) {
-            size_t got;
-            memmove(c->readbuf, c->readbuf + start, end - start);
-            end -= start;
-            start = 0;
-            if (sparse)
-                r = sparse_read(fd, pos, size, c->readbuf + end, c->readcap - end, &got, what);
-            else
-                r = fs_read_full(fd, c->readbuf + end, c->readcap - end, &got, what);
-            if (r) {
-                *read_failed = true;
-                return r;
-            }
-            if (got < c->readcap - end)
-                eof = true;
-            end += got;
-            pos += got;
-            atomic_fetch_add(&s->stats.bytes_read, got);
-            if (sig_interrupted())
-                return drk_err_set(DRK_EINTR, "interrupted");
-        }
-        if (start == end)
-            break;
-        n = cdc_next(cdc, c->readbuf + start, end - start, eof);
-        if (n == 0) /* cannot happen: we always offer max bytes or the end */
-            n = end - start;
-        if (sparse && all_zero(c->readbuf + start, n)) {
+        bool zero;
+        if (n == 0) /* cannot happen: max bytes are offered, or the end */
+            n = st->end - st->start;
+        zero = st->sparse && all_zero(p, n);
+        if (zero) {
             pthread_mutex_lock(&s->zero_mu);
             if (s->zero_len == n) {
                 id = s->zero_id;
                 pthread_mutex_unlock(&s->zero_mu);
-                blob_list_push(ids, &id);
-                start += n;
-                *nbytes += n;
-                continue;
+                goto have_id;
             }
             pthread_mutex_unlock(&s->zero_mu);
-            if ((r = saver_put_blob(s, ctx, BLOB_DATA, c->readbuf + start, n, &id, &added)) != 0)
-                return r;
+        }
+        if ((r = saver_put_blob(s, st->ctx, BLOB_DATA, p, n, &id, NULL)) != 0)
+            return r;
+        if (zero) {
             pthread_mutex_lock(&s->zero_mu);
             s->zero_len = n;
             s->zero_id = id;
             pthread_mutex_unlock(&s->zero_mu);
-        } else if ((r = saver_put_blob(s, ctx, BLOB_DATA, c->readbuf + start, n, &id, &added)) !=
-                   0) {
-            return r;
         }
-        blob_list_push(ids, &id);
-        start += n;
-        *nbytes += n;
+    have_id:
+        blob_list_push(st->ids, &id);
+        st->start += n;
+        st->nbytes += n;
     }
     return 0;
+}
+
+void
+saver_stream_begin(struct saver_stream *st, struct saver *s, unsigned ctx, bool sparse,
+                   struct blob_list *ids)
+{
+    struct saver_ctx *c = &s->ctx[ctx];
+    memset(st, 0, sizeof(*st));
+    st->s = s;
+    st->ctx = ctx;
+    st->sparse = sparse;
+    st->ids = ids;
+    if (!c->readbuf) {
+        c->readcap = 2 * s->repo->chunker.max;
+        c->readbuf = xmalloc(c->readcap);
+    }
+}
+
+int
+saver_stream_write(struct saver_stream *st, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len) {
+        unsigned char *dst;
+        size_t room, n;
+        int r;
+        stream_room(st, &dst, &room);
+        n = len < room ? len : room;
+        memcpy(dst, p, n);
+        st->end += n;
+        p += n;
+        len -= n;
+        atomic_fetch_add(&st->s->stats.bytes_read, n);
+        if ((r = stream_emit(st, false)) != 0)
+            return r;
+    }
+    return 0;
+}
+
+int
+saver_stream_end(struct saver_stream *st, uint64_t *nbytes)
+{
+    int r = stream_emit(st, true);
+    if (nbytes)
+        *nbytes = st->nbytes;
+    return r;
+}
+
+int
+saver_put_fd(struct saver *s, unsigned ctx, int fd, bool sparse, const char *what,
+             struct blob_list *ids, uint64_t *nbytes, bool *read_failed)
+{
+    struct saver_stream st;
+    uint64_t pos = 0, size = 0;
+    int r;
+
+    *read_failed = false;
+    *nbytes = 0;
+    if (sparse) {
+        struct stat sb;
+        if (fstat(fd, &sb) != 0)
+            sparse = false;
+        else
+            size = (uint64_t)sb.st_size;
+    }
+    saver_stream_begin(&st, s, ctx, sparse, ids);
+    for (;;) {
+        unsigned char *dst;
+        size_t room, got;
+        /* read straight into the chunk buffer: no copy */
+        stream_room(&st, &dst, &room);
+        if (sparse)
+            r = sparse_read(fd, pos, size, dst, room, &got, what);
+        else
+            r = fs_read_full(fd, dst, room, &got, what);
+        if (r) {
+            *read_failed = true;
+            return r;
+        }
+        st.end += got;
+        pos += got;
+        atomic_fetch_add(&s->stats.bytes_read, got);
+        if (sig_interrupted())
+            return drk_err_set(DRK_EINTR, "interrupted");
+        if (got < room)
+            break; /* end of file */
+        if ((r = stream_emit(&st, false)) != 0)
+            return r;
+    }
+    return saver_stream_end(&st, nbytes);
 }
 
 static void

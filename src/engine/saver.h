@@ -59,6 +59,24 @@ int saver_put_blob(struct saver *s, unsigned ctx, uint8_t type, const void *data
  */
 int saver_put_fd(struct saver *s, unsigned ctx, int fd, bool sparse, const char *what,
                  struct blob_list *ids, uint64_t *nbytes, bool *read_failed);
+/*
+ * Pushed content (a COPY from PostgreSQL, a child's output): begin, write any number of
+ * times, end. The bytes are chunked exactly as saver_put_fd would chunk them. One stream at a
+ * time per context: a stream uses its context's chunk buffer.
+ */
+struct saver_stream {
+    struct saver *s;
+    unsigned ctx;
+    bool sparse;
+    struct blob_list *ids;
+    size_t start, end;
+    uint64_t nbytes;
+};
+void saver_stream_begin(struct saver_stream *st, struct saver *s, unsigned ctx, bool sparse,
+                        struct blob_list *ids);
+int saver_stream_write(struct saver_stream *st, const void *data, size_t len);
+int saver_stream_end(struct saver_stream *st, uint64_t *nbytes);
+
 /* Commit every pack, write the remaining index, make it all durable. */
 int saver_finish(struct saver *s);
 /* Throw away what is not committed (error paths); committed packs stay as garbage for
