@@ -65,8 +65,7 @@ render(void *arg, char *line, size_t n, double elapsed)
 
 /* Open the target repository, shared-locked. */
 static int
-open_target(struct app *app, const struct copy_ctx *cc, struct repo **out,
-            struct repo_lock **lock)
+open_target(struct app *app, const struct copy_ctx *cc, struct repo **out, struct repo_lock **lock)
 {
     const char *loc = cc->to_repo, *section = NULL;
     struct stor *stor;

@@ -117,8 +117,9 @@ policy_check(struct app *app)
         memset(&rs, 0, sizeof(rs));
         rs.name = names[i];
         if (!conf_has_section(app->conf, "repository", rs.name)) {
-            drk_err_set(DRK_ECONFIG, "[policy] repositories names '%s', which has no "
-                                     "[repository \"%s\"] section",
+            drk_err_set(DRK_ECONFIG,
+                        "[policy] repositories names '%s', which has no "
+                        "[repository \"%s\"] section",
                         rs.name, rs.name);
             vec_free(&states);
             vec_free(&media);
@@ -147,13 +148,12 @@ policy_check(struct app *app)
         for (size_t i = 0; i < states.n; i++) {
             struct repo_state *rs = &states.v[i];
             json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:b, s:b, s:b, s:s?, s:I, s:I, s:I, s:s?}", "name",
-                               rs->name, "medium", rs->medium, "offsite", rs->offsite,
-                               "reachable", rs->reachable, "counts", rs->fresh, "newest",
-                               rs->newest[0] ? rs->newest : NULL, "age", (json_int_t)rs->age,
-                               "max_age", (json_int_t)rs->max_age, "snapshots",
-                               (json_int_t)rs->snapshots, "error",
-                               rs->error[0] ? rs->error : NULL));
+                arr,
+                json_pack("{s:s, s:s, s:b, s:b, s:b, s:s?, s:I, s:I, s:I, s:s?}", "name", rs->name,
+                          "medium", rs->medium, "offsite", rs->offsite, "reachable", rs->reachable,
+                          "counts", rs->fresh, "newest", rs->newest[0] ? rs->newest : NULL, "age",
+                          (json_int_t)rs->age, "max_age", (json_int_t)rs->max_age, "snapshots",
+                          (json_int_t)rs->snapshots, "error", rs->error[0] ? rs->error : NULL));
         }
         out_json(json_pack("{s:b, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:o}", "ok", ok,
                            "copies", "have", (json_int_t)copies, "want", want_copies, "media",
@@ -161,8 +161,7 @@ policy_check(struct app *app)
                            (json_int_t)offsite, "want", want_offsite, "repositories", arr));
     } else {
         struct out_table *t = out_table_new(7);
-        out_table_row(t, "REPOSITORY", "MEDIUM", "OFF-SITE", "NEWEST", "AGE", "MAX-AGE",
-                      "COUNTS");
+        out_table_row(t, "REPOSITORY", "MEDIUM", "OFF-SITE", "NEWEST", "AGE", "MAX-AGE", "COUNTS");
         for (size_t i = 0; i < states.n; i++) {
             struct repo_state *rs = &states.v[i];
             char age[16], max[16];
@@ -170,8 +169,7 @@ policy_check(struct app *app)
             age_text((int64_t)rs->max_age, max, sizeof(max));
             out_table_row(t, rs->name, rs->medium, rs->offsite ? "yes" : "no",
                           rs->newest[0] ? rs->newest : (rs->reachable ? "(none)" : "(unreachable)"),
-                          age, max,
-                          rs->fresh ? "yes" : (rs->reachable ? "no: too old" : "no"));
+                          age, max, rs->fresh ? "yes" : (rs->reachable ? "no: too old" : "no"));
         }
         out_table_print(t);
         for (size_t i = 0; i < states.n; i++)
@@ -183,8 +181,9 @@ policy_check(struct app *app)
                (long long)want_offsite, ok ? "holds" : "DOES NOT HOLD");
     }
     if (!ok)
-        r = drk_err_set(DRK_EIO, "the 3-2-1 rule does not hold: %zu of %lld copies, %zu of %lld "
-                                 "media, %zu of %lld off-site",
+        r = drk_err_set(DRK_EIO,
+                        "the 3-2-1 rule does not hold: %zu of %lld copies, %zu of %lld "
+                        "media, %zu of %lld off-site",
                         copies, (long long)want_copies, media.n, (long long)want_media, offsite,
                         (long long)want_offsite);
     vec_free(&states);
@@ -204,8 +203,8 @@ cmd_policy(struct app *app, int argc, char **argv)
         return cli_usage_error(policy_usage, "the policy command is 'drkit policy check'");
     }
     app->command = "policy check";
-    r = app_parse(app, argc - 1, argv + 1, NULL, policy_usage, app_no_options,
-                  (void *)policy_usage, &first);
+    r = app_parse(app, argc - 1, argv + 1, NULL, policy_usage, app_no_options, (void *)policy_usage,
+                  &first);
     if (r)
         return r == 1 ? 0 : r;
     if (first + 1 < argc)

@@ -236,8 +236,7 @@ copy_tree(struct copy *c, struct saver *sv, const struct blob_id *src_tree,
             st->bytes_read += c->plain.len;
             atomic_fetch_add(&c->prog->blobs, 1);
             atomic_fetch_add(&c->prog->bytes, c->plain.len);
-            if ((r = saver_put_blob(sv, 0, BLOB_DATA, c->plain.data, c->plain.len, &d, NULL)) !=
-                0)
+            if ((r = saver_put_blob(sv, 0, BLOB_DATA, c->plain.data, c->plain.len, &d, NULL)) != 0)
                 break;
             map_put(c, &n->content[k], &d, true);
             n->content[k] = d;

@@ -291,3 +291,44 @@ file_manifest() {
         find . -type f -print0 | xargs -0 -r sha256sum
     ) | LC_ALL=C sort
 }
+
+# --- helpers for the repository lifecycle tests (prune, copy, keys, locks, policy) -------------
+#   snap_names REPO [ARGS...]     print the snapshot names of REPO (oldest first); ARGS go to
+#                                 drkit before the command (e.g. a --config); fail if list fails
+#   msleep MS                     sleep MS milliseconds
+#   rand_between LO HI            print a random integer in LO..HI
+#   wait_until SECONDS CMD...     run CMD every 10 ms until it succeeds; return 1 after SECONDS
+#   lock_files REPO               print the number of files in REPO/locks
+snap_names() {
+    local repo=$1 out
+    shift
+    out=$("$DRKIT" "$@" --repo "$repo" backup list --json 2>"$T/snap_names.err") || {
+        cat "$T/snap_names.err" >&2
+        fail "backup list of $repo failed"
+    }
+    printf '%s\n' "$out" | jq -r '.[].name'
+}
+
+msleep() {
+    sleep "$(awk -v m="$1" 'BEGIN { printf "%.3f", m / 1000 }')"
+}
+
+rand_between() {
+    echo $(($1 + (RANDOM * 32768 + RANDOM) % ($2 - $1 + 1)))
+}
+
+wait_until() {
+    local secs=$1 tries
+    shift
+    tries=$((secs * 100))
+    while [ "$tries" -gt 0 ]; do
+        "$@" 2>/dev/null && return 0
+        sleep 0.01
+        tries=$((tries - 1))
+    done
+    return 1
+}
+
+lock_files() {
+    find "$1/locks" -type f 2>/dev/null | wc -l
+}
