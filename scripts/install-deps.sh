@@ -17,7 +17,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 
 PKGS="build-essential cmake pkg-config git
-      libsodium-dev libssl-dev libzstd-dev libjansson-dev
+      libsodium-dev libssl-dev libzstd-dev libjansson-dev libpq-dev postgresql-15
       libcmocka-dev
       attr acl jq util-linux procps iproute2 e2fsprogs
       clang clang-format libclang-rt-14-dev"

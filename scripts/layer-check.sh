@@ -23,7 +23,7 @@ allowed() {
 for dir in cli ops source engine repo storage chunk crypto util; do
     [ -d "$dir" ] || continue
     ok="$dir $(allowed "$dir")"
-    for f in "$dir"/*.[ch]; do
+    for f in $(find "$dir" -name '*.[ch]'); do
         grep -o '#include "[a-z_]*/' "$f" | sed 's/#include "//; s/\///' | while read -r inc; do
             case " $ok " in
             *" $inc "*) ;;

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "repo/lock.h"
+#include "source/pg/conn.h"
 #include "repo/repo.h"
 #include "storage/storage.h"
 #include "util/conf.h"
@@ -234,6 +235,68 @@ app_load_config(struct app *app)
         if (conf_get_int(app->conf, "core", NULL, "threads", &t) == 0 && t > 0)
             app->threads = (unsigned)t;
     }
+    return 0;
+}
+
+int
+app_db_source(struct app *app, struct pgconn_target *t, struct app_db *out)
+{
+    const char *const *subs;
+    size_t nsubs;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if ((r = app_load_config(app)) != 0)
+        return r;
+    nsubs = conf_subsections(app->conf, "source", &subs);
+    for (size_t i = 0; i < nsubs; i++) {
+        const char *type = conf_get(app->conf, "source", subs[i], "type");
+        const char *ci;
+        if (!type || strcmp(type, "postgresql") != 0)
+            continue;
+        ci = conf_get(app->conf, "source", subs[i], "conninfo");
+        if ((r = pgconn_target_init(t, ci ? ci : "",
+                                    conf_get(app->conf, "source", subs[i], "passfile"),
+                                    conf_get(app->conf, "source", subs[i], "pg-bin"))) != 0)
+            return drk_err_wrap(r, "%s: [source \"%s\"] conninfo",
+                                conf_origin(app->conf, "source", subs[i], "conninfo")
+                                    ? conf_origin(app->conf, "source", subs[i], "conninfo")
+                                    : "config",
+                                subs[i]);
+        out->section = subs[i];
+        out->ndatabases = conf_get_list(app->conf, "source", subs[i], "databases", &out->databases);
+        out->nexclude =
+            conf_get_list(app->conf, "source", subs[i], "exclude-tables", &out->exclude_tables);
+        return 0;
+    }
+    return drk_err_set(DRK_ENOTFOUND, "no [source] of type postgresql in the config");
+}
+
+int
+app_db_target(struct app *app, const char *name, struct pgconn_target *t)
+{
+    const char *ci, *bindir = NULL;
+    const char *const *subs;
+    size_t nsubs;
+    int r;
+
+    if ((r = app_load_config(app)) != 0)
+        return r;
+    if (!conf_has_section(app->conf, "target", name))
+        return drk_err_set(DRK_ENOTFOUND, "no [target \"%s\"] in the config", name);
+    ci = conf_get(app->conf, "target", name, "conninfo");
+    if (!ci || !*ci)
+        return drk_err_set(DRK_ENOTFOUND, "[target \"%s\"] has no 'conninfo' for databases", name);
+    /* the client programs of the database source serve the target too */
+    nsubs = conf_subsections(app->conf, "source", &subs);
+    for (size_t i = 0; i < nsubs && !bindir; i++) {
+        const char *type = conf_get(app->conf, "source", subs[i], "type");
+        if (type && !strcmp(type, "postgresql"))
+            bindir = conf_get(app->conf, "source", subs[i], "pg-bin");
+    }
+    if ((r = pgconn_target_init(t, ci, conf_get(app->conf, "target", name, "passfile"), bindir)) !=
+        0)
+        return drk_err_wrap(r, "[target \"%s\"] conninfo", name);
     return 0;
 }
 

@@ -71,6 +71,21 @@ int app_parse(struct app *app, int argc, char **argv, const struct option *cmd_o
 /* After a command's options are parsed: log level, progress display. */
 void app_apply_output(struct app *app);
 int app_load_config(struct app *app);
+
+/* The database source of the config (the first [source] with type = postgresql): its
+ * connection, databases and excluded tables. DRK_ENOTFOUND if there is none. */
+struct pgconn_target;
+struct app_db {
+    const char *section;
+    const char *const *databases;
+    size_t ndatabases;
+    const char *const *exclude_tables;
+    size_t nexclude;
+};
+int app_db_source(struct app *app, struct pgconn_target *t, struct app_db *out);
+/* The database connection of [target "NAME"] (its conninfo, passfile). DRK_ENOTFOUND if
+ * there is no such target or it has no conninfo. */
+int app_db_target(struct app *app, const char *name, struct pgconn_target *t);
 /* An app_opt_fn for commands without options of their own; ctx is their usage text. */
 int app_no_options(struct app *app, void *ctx, int c, const char *arg);
 /* Open the repository selected by --repo/--storage/$DRKIT_REPOSITORY/config (and lock it:

@@ -10,6 +10,7 @@
 #include "repo/repo.h"
 #include "repo/snapshot.h"
 #include "source/backup_run.h"
+#include "source/pg/conn.h"
 #include "util/conf.h"
 #include "util/datetime.h"
 #include "util/err.h"
@@ -37,6 +38,8 @@ static const char create_usage[] =
     "  --parent=ID         compare against this snapshot instead of the latest one\n"
     "  --time=DATE         record the snapshot at DATE (local time unless it has a zone),\n"
     "                      e.g. when importing old backups\n"
+    "  --component=C       files or database (repeatable): only these parts; without paths\n"
+    "                      and without this option every configured source is backed up\n"
     "  --encrypt           accepted for the guide's scripts: drkit always encrypts\n"
     "\n"
     "Exit 3 if some files could not be read: the snapshot is written, marked partial, and\n"
@@ -51,6 +54,7 @@ enum {
     OPT_PARENT,
     OPT_ENCRYPT,
     OPT_TIME,
+    OPT_COMPONENT,
 };
 
 struct str_list {
@@ -67,6 +71,7 @@ struct create_ctx {
     const char *parent;
     bool has_time;
     int64_t time;
+    bool want_files, want_db; /* --component given */
 };
 
 static int
@@ -106,6 +111,14 @@ create_opt(struct app *app, void *arg, int c, const char *val)
                 create_usage, "bad --time '%s': use 'YYYY-MM-DD HH:MM[:SS]' (local time)", val);
         cc->has_time = true;
         return 0;
+    case OPT_COMPONENT:
+        if (!strcmp(val, "files"))
+            cc->want_files = true;
+        else if (!strcmp(val, "database"))
+            cc->want_db = true;
+        else
+            return cli_usage_error(create_usage, "bad --component '%s': files or database", val);
+        return 0;
     }
     return cli_usage_error(create_usage, "unknown option");
 }
@@ -123,6 +136,19 @@ render(void *arg, char *line, size_t n, double elapsed)
     uint64_t f = atomic_load(&bp->files.files), ftotal = atomic_load(&bp->files.files_total);
     int scanned = atomic_load(&bp->files.scan_done);
 
+    if (atomic_load(&bp->phase) == 1) {
+        char rows[32];
+        uint64_t dbytes = atomic_load(&bp->db.bytes);
+        out_count(rows, sizeof(rows), atomic_load(&bp->db.rows));
+        size_format(dbytes, done);
+        out_rate(rate, sizeof(rate), dbytes, elapsed);
+        snprintf(line, n, "[%02d:%02d] database %d/%d, table %llu/%llu, %s rows, %s, %s",
+                 (int)elapsed / 60, (int)elapsed % 60, atomic_load(&bp->db.databases),
+                 atomic_load(&bp->db.databases_total),
+                 (unsigned long long)atomic_load(&bp->db.tables),
+                 (unsigned long long)atomic_load(&bp->db.tables_total), rows, done, rate);
+        return;
+    }
     out_count(files, sizeof(files), f);
     out_count(total, sizeof(total), ftotal);
     size_format(bytes, done);
@@ -177,6 +203,7 @@ cmd_backup_create(struct app *app, int argc, char **argv)
         { "parent", required_argument, NULL, OPT_PARENT },
         { "encrypt", no_argument, NULL, OPT_ENCRYPT },
         { "time", required_argument, NULL, OPT_TIME },
+        { "component", required_argument, NULL, OPT_COMPONENT },
         { NULL, 0, NULL, 0 },
     };
     struct create_ctx cc;
@@ -187,9 +214,14 @@ cmd_backup_create(struct app *app, int argc, char **argv)
     struct render_arg ra;
     struct progress *pr;
     struct snapshot snap;
+    struct pgconn_target db;
+    struct app_db adb;
+    bool have_db = false;
     int first, r;
 
     memset(&cc, 0, sizeof(cc));
+    memset(&db, 0, sizeof(db));
+    snap_init(&snap);
     cc.type = "incremental";
     app->command = "backup create";
     r = app_parse(app, argc, argv, opts, create_usage, create_opt, &cc, &first);
@@ -205,12 +237,12 @@ cmd_backup_create(struct app *app, int argc, char **argv)
         vec_push(&owned, abs);
         vec_push(&paths, abs);
     }
-    if (paths.n == 0) {
+    if (paths.n == 0 && !(cc.want_db && !cc.want_files)) {
         bool one_fs = false;
         if ((r = config_sources(app, &cc, &paths, &one_fs)) != 0)
             goto out_nosnap;
         cc.one_fs = cc.one_fs || one_fs;
-    } else {
+    } else if (paths.n) {
         /* excludes of the config apply to paths given on the command line too */
         const char *const *subs;
         size_t nsubs = conf_subsections(app->conf, "source", &subs);
@@ -221,9 +253,20 @@ cmd_backup_create(struct app *app, int argc, char **argv)
                 vec_push(&cc.excludes, words[k]);
         }
     }
-    if (paths.n == 0) {
-        r = cli_usage_error(create_usage, "nothing to back up: give paths, or set 'path' in a "
-                                          "[source \"files\"] section of the config");
+    /* the database: asked for, or configured and no paths given on the command line */
+    if (cc.want_db || (first >= argc && !cc.want_files)) {
+        r = app_db_source(app, &db, &adb);
+        if (r == 0)
+            have_db = true;
+        else if (r != DRK_ENOTFOUND || cc.want_db)
+            goto out_nosnap;
+        r = 0;
+    }
+    if (cc.want_db && !cc.want_files && first >= argc)
+        paths.n = 0;
+    if (paths.n == 0 && !have_db) {
+        r = cli_usage_error(create_usage, "nothing to back up: give paths, or configure a "
+                                          "[source] of type files or postgresql");
         goto out_nosnap;
     }
     for (size_t i = 0; i < paths.n; i++) {
@@ -253,6 +296,13 @@ cmd_backup_create(struct app *app, int argc, char **argv)
     bo.time = cc.time;
     bo.threads = app->threads;
     bo.scan_totals = app->progress;
+    if (have_db) {
+        bo.db = &db;
+        bo.databases = adb.databases;
+        bo.ndatabases = adb.ndatabases;
+        bo.exclude_tables = adb.exclude_tables;
+        bo.nexclude_tables = adb.nexclude;
+    }
     memset(&bp, 0, sizeof(bp));
     ra.bp = &bp;
     pr = progress_start(app->progress, render, &ra);
@@ -274,15 +324,26 @@ cmd_backup_create(struct app *app, int argc, char **argv)
         dt_format_duration(snap.stats.duration, dur);
         printf("%s saved (id %.8s, %s%s%s)\n", snap.name, snap.id, snap.type,
                bp.parent_name[0] ? ", parent " : "", bp.parent_name);
-        printf("files: %s (%llu new, %llu changed, %llu unchanged), %llu dirs\n", files,
-               (unsigned long long)snap.stats.files_new,
-               (unsigned long long)snap.stats.files_changed,
-               (unsigned long long)snap.stats.files_unchanged, (unsigned long long)snap.stats.dirs);
+        if (snap.has_files)
+            printf("files: %s (%llu new, %llu changed, %llu unchanged), %llu dirs\n", files,
+                   (unsigned long long)snap.stats.files_new,
+                   (unsigned long long)snap.stats.files_changed,
+                   (unsigned long long)snap.stats.files_unchanged,
+                   (unsigned long long)snap.stats.dirs);
+        if (snap.has_db) {
+            char rows[32], dumped[SIZE_FMT_MAX];
+            out_count(rows, sizeof(rows), atomic_load(&bp.db.rows));
+            size_format(atomic_load(&bp.db.bytes), dumped);
+            printf("database: %d database(s), %llu tables, %s rows, %s dumped\n",
+                   atomic_load(&bp.db.databases), (unsigned long long)atomic_load(&bp.db.tables),
+                   rows, dumped);
+        }
         printf("%s read, %s added to the repository, in %s\n", rd, added, dur);
     }
 out:
-    snap_release(&snap);
 out_nosnap:
+    snap_release(&snap);
+    pgconn_target_release(&db);
     for (size_t i = 0; i < owned.n; i++)
         free(owned.v[i]);
     vec_free(&owned);

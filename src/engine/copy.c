@@ -260,7 +260,7 @@ copy_snapshot(struct copy *c, const struct snapshot *s, struct snapshot *out, bo
     struct saver *sv = NULL;
     struct saver_opts so = { 1 };
     struct snapshot d;
-    struct blob_id tree;
+    struct blob_id tree, dbtree;
     int r;
 
     *skipped = false;
@@ -276,7 +276,8 @@ copy_snapshot(struct copy *c, const struct snapshot *s, struct snapshot *out, bo
     }
     if ((r = saver_new(&sv, c->dst, &so)) != 0)
         return r;
-    if (s->has_files && (r = copy_tree(c, sv, &s->files_tree, &tree, st, 0)) != 0) {
+    if ((s->has_files && (r = copy_tree(c, sv, &s->files_tree, &tree, st, 0)) != 0) ||
+        (s->has_db && (r = copy_tree(c, sv, &s->db_tree, &dbtree, st, 0)) != 0)) {
         saver_abort(sv);
         saver_free(sv);
         return r;
@@ -293,6 +294,8 @@ copy_snapshot(struct copy *c, const struct snapshot *s, struct snapshot *out, bo
     snap_clone(&d, s);
     if (s->has_files)
         d.files_tree = tree;
+    if (s->has_db)
+        d.db_tree = dbtree;
     snprintf(d.copied_from, sizeof(d.copied_from), "%s", s->id);
     snprintf(d.copied_from_repo, sizeof(d.copied_from_repo), "%s", c->src->config.id);
     if ((r = snap_save_named(c->dst, &d)) != 0) {

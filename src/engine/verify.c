@@ -171,15 +171,15 @@ affected_tree_error(void *arg, const char *path, const struct blob_id *tree, int
 }
 
 int
-verify_find_affected(struct repo *repo, const struct blob_id *root, const struct idset *bad,
-                     struct verify_report *rep)
+verify_find_affected(struct repo *repo, const struct blob_id *root, const char *root_path,
+                     const struct idset *bad, struct verify_report *rep)
 {
     struct affected_ctx a = { bad, rep };
     struct walk_ops ops = { affected_node, affected_tree_error, NULL };
     struct blob_codec codec;
     int r;
     blob_codec_init(&codec);
-    r = repo_walk(repo, &codec, root, "/", &ops, &a);
+    r = repo_walk(repo, &codec, root, root_path, &ops, &a);
     blob_codec_release(&codec);
     return r;
 }
@@ -198,8 +198,12 @@ verify_snapshot(struct repo *repo, const struct snapshot *snap, unsigned threads
     struct pool *pool;
     int r;
 
+    struct blob_id roots[SNAP_MAX_ROOTS];
+    const char *names[SNAP_MAX_ROOTS];
+    size_t nroots = snap_roots(snap, roots, names);
+
     memset(rep, 0, sizeof(*rep));
-    if (!snap->has_files)
+    if (nroots == 0)
         return 0;
     if ((r = repo_load_index(repo)) != 0)
         return r;
@@ -211,7 +215,9 @@ verify_snapshot(struct repo *repo, const struct snapshot *snap, unsigned threads
     idset_init(&c.blobs);
     idset_init(&c.bad);
     blob_codec_init(&codec);
-    r = repo_walk(repo, &codec, &snap->files_tree, "/", &ops, &c);
+    r = 0;
+    for (size_t k = 0; k < nroots && r == 0; k++)
+        r = repo_walk(repo, &codec, &roots[k], names[k], &ops, &c);
     blob_codec_release(&codec);
     if (r)
         goto out;
@@ -270,8 +276,8 @@ verify_snapshot(struct repo *repo, const struct snapshot *snap, unsigned threads
         r = drk_err_set(DRK_EINTR, "interrupted");
         goto out;
     }
-    if (c.bad.n)
-        r = verify_find_affected(repo, &snap->files_tree, &c.bad, rep);
+    for (size_t k = 0; k < nroots && c.bad.n && r == 0; k++)
+        r = verify_find_affected(repo, &roots[k], names[k], &c.bad, rep);
 out:
     free(refs);
     idset_release(&c.trees);

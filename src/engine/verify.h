@@ -38,7 +38,7 @@ void verify_report_release(struct verify_report *rep);
 void verify_report_problem(struct verify_report *rep, const char *object, const char *message);
 
 /* Append to rep->affected every file below root that uses a blob in bad. */
-int verify_find_affected(struct repo *repo, const struct blob_id *root, const struct idset *bad,
-                         struct verify_report *rep);
+int verify_find_affected(struct repo *repo, const struct blob_id *root, const char *root_path,
+                         const struct idset *bad, struct verify_report *rep);
 
 #endif

@@ -419,11 +419,13 @@ repo_check(struct repo *repo, const struct check_opts *o, struct check_progress 
     atomic_store(&prog->phase, 1);
     for (size_t i = 0; i < snaps.items.n; i++) {
         struct walk_ops ops = { walk_node, walk_error, walk_enter };
-        if (!snaps.items.v[i].has_files)
-            continue;
+        struct blob_id roots[SNAP_MAX_ROOTS];
+        const char *names[SNAP_MAX_ROOTS];
+        size_t nr = snap_roots(&snaps.items.v[i], roots, names);
         c.snap_name = snaps.items.v[i].name;
-        if ((r = repo_walk(repo, &codec, &snaps.items.v[i].files_tree, "/", &ops, &c)) != 0)
-            goto out;
+        for (size_t k = 0; k < nr; k++)
+            if ((r = repo_walk(repo, &codec, &roots[k], names[k], &ops, &c)) != 0)
+                goto out;
     }
 
     if (o->read_data) {
@@ -482,11 +484,13 @@ repo_check(struct repo *repo, const struct check_opts *o, struct check_progress 
     if (c.bad.n) {
         for (size_t i = 0; i < snaps.items.n; i++) {
             struct walk_ops ops = { affected_node, quiet_error, NULL };
-            if (!snaps.items.v[i].has_files)
-                continue;
+            struct blob_id roots[SNAP_MAX_ROOTS];
+            const char *names[SNAP_MAX_ROOTS];
+            size_t nr = snap_roots(&snaps.items.v[i], roots, names);
             c.snap_name = snaps.items.v[i].name;
-            if ((r = repo_walk(repo, &codec, &snaps.items.v[i].files_tree, "/", &ops, &c)) != 0)
-                goto out;
+            for (size_t k = 0; k < nr; k++)
+                if ((r = repo_walk(repo, &codec, &roots[k], names[k], &ops, &c)) != 0)
+                    goto out;
         }
     }
     r = 0;

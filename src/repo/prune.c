@@ -126,8 +126,11 @@ find_used(struct pruner *p)
         bool forgotten = false;
         for (size_t k = 0; k < p->o->nforget && !forgotten; k++)
             forgotten = !strcmp(p->o->forget_ids[k], list.items.v[i].id);
-        if (list.items.v[i].has_files && !forgotten)
-            r = repo_walk(p->repo, &codec, &list.items.v[i].files_tree, "/", &ops, p);
+        struct blob_id roots[SNAP_MAX_ROOTS];
+        const char *names[SNAP_MAX_ROOTS];
+        size_t nr = forgotten ? 0 : snap_roots(&list.items.v[i], roots, names);
+        for (size_t k = 0; k < nr && r == 0; k++)
+            r = repo_walk(p->repo, &codec, &roots[k], names[k], &ops, p);
     }
     blob_codec_release(&codec);
     p->st->snapshots = list.items.n;

@@ -23,6 +23,22 @@ snap_init(struct snapshot *s)
     memset(s, 0, sizeof(*s));
 }
 
+size_t
+snap_roots(const struct snapshot *s, struct blob_id out[SNAP_MAX_ROOTS],
+           const char *names[SNAP_MAX_ROOTS])
+{
+    size_t n = 0;
+    if (s->has_files) {
+        names[n] = "/";
+        out[n++] = s->files_tree;
+    }
+    if (s->has_db) {
+        names[n] = "/@database";
+        out[n++] = s->db_tree;
+    }
+    return n;
+}
+
 void
 snap_release(struct snapshot *s)
 {
@@ -31,6 +47,7 @@ snap_release(struct snapshot *s)
     free(s->username);
     free(s->type);
     free(s->program);
+    json_decref(s->db_meta);
     for (size_t i = 0; i < s->tags.n; i++)
         free(s->tags.v[i]);
     vec_free(&s->tags);
@@ -212,6 +229,13 @@ snap_decode(struct snapshot *s, const void *data, size_t len)
             vec_push(&s->errors, e);
         }
     }
+    if ((v = json_object_get(j, "database")) && json_is_object(v)) {
+        const char *tree = json_string_value(json_object_get(v, "tree"));
+        if (!tree || id_from_hex(&s->db_tree, tree) != 0)
+            goto bad;
+        s->has_db = true;
+        s->db_meta = json_incref(v);
+    }
     if ((v = json_object_get(j, "copied_from")) && json_is_object(v)) {
         const char *cr = json_string_value(json_object_get(v, "repository"));
         const char *cs = json_string_value(json_object_get(v, "snapshot"));
@@ -334,6 +358,9 @@ snap_clone(struct snapshot *d, const struct snapshot *s)
     }
     d->has_files = s->has_files;
     d->files_tree = s->files_tree;
+    d->has_db = s->has_db;
+    d->db_tree = s->db_tree;
+    d->db_meta = s->db_meta ? json_deep_copy(s->db_meta) : NULL;
     d->partial = s->partial;
     d->error_count = s->error_count;
     d->stats = s->stats;

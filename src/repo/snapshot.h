@@ -50,6 +50,9 @@ struct snapshot {
     VEC(char *) excludes; /* patterns the backup skipped (restore --delete spares them) */
     bool has_files;
     struct blob_id files_tree;
+    bool has_db;
+    struct blob_id db_tree;
+    struct json_t *db_meta; /* the "database" object (manifest); owned, may be NULL */
     bool partial;
     uint64_t error_count; /* may exceed errors.n (only SNAP_ERRORS_KEPT are kept) */
     VEC(struct snap_error) errors;
@@ -59,6 +62,12 @@ struct snapshot {
     char copied_from_repo[ID_HEX_LEN + 1];
     char copied_from[ID_HEX_LEN + 1];
 };
+
+/* The root trees of every component of s (files, database): the roots of everything it
+ * needs. Returns how many (at most SNAP_MAX_ROOTS); names[i] is "/" or "/@database". */
+#define SNAP_MAX_ROOTS 2
+size_t snap_roots(const struct snapshot *s, struct blob_id out[SNAP_MAX_ROOTS],
+                  const char *names[SNAP_MAX_ROOTS]);
 
 void snap_init(struct snapshot *s);
 void snap_release(struct snapshot *s);

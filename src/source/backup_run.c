@@ -51,7 +51,8 @@ find_parent(struct repo *repo, const struct backup_run_opts *o, const char *host
     } else {
         for (size_t i = list.items.n; i-- > 0;) {
             struct snapshot *s = &list.items.v[i];
-            if (s->has_files && !strcmp(s->host, host) && same_paths(s, o->paths, o->npaths)) {
+            if (s->has_files && o->npaths && !strcmp(s->host, host) &&
+                same_paths(s, o->paths, o->npaths)) {
                 hit = s;
                 break;
             }
@@ -134,9 +135,29 @@ backup_run(struct repo *repo, const struct backup_run_opts *o, struct backup_pro
     fo.reuse_unchanged = strcmp(o->type, "full") != 0;
     fo.threads = o->threads;
     fo.scan_totals = o->scan_totals;
-    if ((r = files_backup(repo, saver, &fo, &prog->files, snap)) != 0) {
+    if (o->npaths && (r = files_backup(repo, saver, &fo, &prog->files, snap)) != 0) {
         saver_abort(saver);
         goto out;
+    }
+    if (o->db) {
+        struct pgdump_opts po;
+        json_t *manifest = NULL;
+        memset(&po, 0, sizeof(po));
+        po.target = o->db;
+        po.databases = o->databases;
+        po.ndatabases = o->ndatabases;
+        po.exclude_tables = o->exclude_tables;
+        po.nexclude = o->nexclude_tables;
+        po.only_tables = o->only_tables;
+        po.nonly = o->nonly_tables;
+        po.ctx = o->threads; /* the walker's context: the file workers are done */
+        atomic_store(&prog->phase, 1);
+        if ((r = pgdump_backup(repo, saver, &po, &prog->db, &snap->db_tree, &manifest)) != 0) {
+            saver_abort(saver);
+            goto out;
+        }
+        snap->has_db = true;
+        snap->db_meta = manifest;
     }
     if ((r = saver_finish(saver)) != 0)
         goto out;

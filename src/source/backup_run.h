@@ -1,7 +1,8 @@
 /*
  * backup_run: one backup, start to end — pick the parent snapshot, run each component
- * (files now; the database joins later) through one saver, commit packs and index, and
- * write the snapshot last (DESIGN §4, invariant 1).
+ * (the files of o->paths, then the databases of o->db) through one saver, commit packs and
+ * index, and write the snapshot last (DESIGN §4, invariant 1). A failing component fails the
+ * whole backup: no snapshot is recorded.
  */
 #ifndef DRK_SOURCE_BACKUP_RUN_H
 #define DRK_SOURCE_BACKUP_RUN_H
@@ -11,6 +12,9 @@
 #include <stdint.h>
 
 #include "source/files_backup.h"
+#include "source/pg/dump.h"
+
+struct pgconn_target;
 
 struct repo;
 struct snapshot;
@@ -31,10 +35,20 @@ struct backup_run_opts {
     int64_t time;
     unsigned threads;
     bool scan_totals;
+    /* the database component (NULL: none) */
+    const struct pgconn_target *db;
+    const char *const *databases;
+    size_t ndatabases;
+    const char *const *exclude_tables;
+    size_t nexclude_tables;
+    const char *const *only_tables; /* a restore point of some tables only */
+    size_t nonly_tables;
 };
 
 struct backup_progress {
     struct files_progress files;
+    struct pgdump_progress db;
+    _Atomic int phase;         /* 0 files, 1 database */
     struct saver_stats *saver; /* set while the saver runs */
     char parent_name[64];      /* "" if none */
 };

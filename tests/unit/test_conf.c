@@ -319,16 +319,16 @@ static const struct bad_case bad_cases[] = {
       "drkit.conf:1: missing key 'url' in [repository \"r\"]", NULL },
     { HDR_R "\n[source \"www\"]\npath = /var/www\n", DRK_ECONFIG,
       "drkit.conf:4: missing key 'type' in [source \"www\"]", NULL },
-    { "[target \"dr\"]\n", DRK_ECONFIG, "drkit.conf:1: missing key 'path' in [target \"dr\"]",
-      NULL },
+    { "[repository \"dr\"]\n", DRK_ECONFIG,
+      "drkit.conf:1: missing key 'url' in [repository \"dr\"]", NULL },
     /* subsection names are shown escaped, without control characters, and cut short */
-    { "[target \"a\tb\\\\c\\\"d\"]\n", DRK_ECONFIG,
-      "drkit.conf:1: missing key 'path' in [target \"a?b\\\\c\\\"d\"]", NULL },
-    { "[target \""
+    { "[repository \"a\tb\\\\c\\\"d\"]\n", DRK_ECONFIG,
+      "drkit.conf:1: missing key 'url' in [repository \"a?b\\\\c\\\"d\"]", NULL },
+    { "[repository \""
       "0123456789012345678901234567890123456789012345678901234567890123456789"
       "\"]\n",
       DRK_ECONFIG,
-      "drkit.conf:1: missing key 'path' in [target "
+      "drkit.conf:1: missing key 'url' in [repository "
       "\"012345678901234567890123456789012345678901234567890123456789...\"]",
       NULL },
     { "[repository \"r\"]\n[core]\n[repository \"r\"]\nurl = x\n", 0, NULL, NULL },
