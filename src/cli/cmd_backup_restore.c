@@ -6,6 +6,7 @@
 #include "cli/backup.h"
 #include "cli/cli.h"
 #include "cli/out.h"
+#include "cli/restore_db.h"
 #include "repo/repo.h"
 #include "repo/snapshot.h"
 #include "source/files_restore.h"
@@ -22,8 +23,12 @@
 
 static const char restore_usage[] =
     "usage: drkit backup restore ID --target=DIR|NAME [--include=PATH]... [--delta [--delete]]\n"
-    "                            [--numeric-owner] [--json] [--quiet]\n"
+    "                            [--numeric-owner] [--files-only] [--json] [--quiet]\n"
     "       drkit backup restore ID --delta        (in place: original paths under /)\n"
+    "       drkit backup restore ID --database-only [--target=NAME | --force]\n"
+    "                            [--database=DB] [--no-safety-snapshot]\n"
+    "       drkit backup restore ID --table=TABLE... [--target=NAME] [--dry-run]\n"
+    "                            [--no-delete] [--database=DB] [--no-safety-snapshot]\n"
     "\n"
     "Restores snapshot ID (a name, an id prefix, or latest). An original path /a/b is\n"
     "written to DIR/a/b. NAME may be a [target \"NAME\"] of the config (its 'path').\n"
@@ -33,16 +38,50 @@ static const char restore_usage[] =
     "  --delete           with --delta: remove files and directories the snapshot does\n"
     "                     not have, inside the restored paths (ransomware leftovers)\n"
     "  --numeric-owner    restore the stored uid/gid even where the names exist here\n"
+    "  --files-only       leave the snapshot's database alone\n"
+    "\n"
+    "Databases (the snapshot's PostgreSQL component):\n"
+    "  --database-only    restore the databases only: into the target's database when\n"
+    "                     --target=NAME has a conninfo (replaced: it is a scratch one), or into\n"
+    "                     the live server of the [source] (an existing database only with\n"
+    "                     --force). It is built under a temporary name and swapped in when\n"
+    "                     complete: a failure leaves the old one as it was.\n"
+    "  --table=TABLE      restore just this table (name or schema.name; repeatable): rows are\n"
+    "                     reconciled by primary key in one transaction; rows another table's\n"
+    "                     foreign key still references are kept; a missing table is created\n"
+    "  --dry-run          with --table: show what would be inserted/updated/deleted, change\n"
+    "                     nothing\n"
+    "  --no-delete        with --table: keep rows the backup does not have\n"
+    "  --database=DB      which database of the snapshot (when it holds several)\n"
+    "  --force            replace an existing live database\n"
+    "  --no-safety-snapshot  do not take a restore point of the live data first\n"
     "\n"
     "Existing files in the target are replaced. Nothing is ever written through a symlink.\n"
     "Exit 4 if damaged data was found (those files are named and not written).\n";
 
-enum { OPT_TARGET = OPT_FIRST_COMMAND_OPTION, OPT_INCLUDE, OPT_DELTA, OPT_NUMERIC, OPT_DELETE };
+enum {
+    OPT_TARGET = OPT_FIRST_COMMAND_OPTION,
+    OPT_INCLUDE,
+    OPT_DELTA,
+    OPT_NUMERIC,
+    OPT_DELETE,
+    OPT_FILES_ONLY,
+    OPT_DATABASE_ONLY,
+    OPT_TABLE,
+    OPT_DATABASE,
+    OPT_FORCE,
+    OPT_NO_SAFETY,
+    OPT_DRY_RUN,
+    OPT_NO_DELETE,
+};
 
 struct restore_ctx {
     const char *target;
     VEC(const char *) includes;
+    VEC(const char *) tables;
+    const char *database;
     bool delta, numeric, delete_extra;
+    bool files_only, database_only, force, no_safety, dry_run, no_delete;
 };
 
 static int
@@ -69,6 +108,30 @@ restore_opt(struct app *app, void *arg, int c, const char *val)
     case OPT_DELETE:
         rc->delete_extra = true;
         return 0;
+    case OPT_FILES_ONLY:
+        rc->files_only = true;
+        return 0;
+    case OPT_DATABASE_ONLY:
+        rc->database_only = true;
+        return 0;
+    case OPT_TABLE:
+        vec_push(&rc->tables, val);
+        return 0;
+    case OPT_DATABASE:
+        rc->database = val;
+        return 0;
+    case OPT_FORCE:
+        rc->force = true;
+        return 0;
+    case OPT_NO_SAFETY:
+        rc->no_safety = true;
+        return 0;
+    case OPT_DRY_RUN:
+        rc->dry_run = true;
+        return 0;
+    case OPT_NO_DELETE:
+        rc->no_delete = true;
+        return 0;
     }
     return cli_usage_error(restore_usage, "unknown option");
 }
@@ -93,85 +156,28 @@ render(void *arg, char *line, size_t n, double elapsed)
                  files, done, rate);
 }
 
-int
-cmd_backup_restore(struct app *app, int argc, char **argv)
+/* The files of the snapshot into target_abs; results into out. */
+static int
+restore_files(struct app *app, struct snapshot *s, const struct restore_ctx *rc,
+              const char *target_abs, const char *const *includes, size_t nincludes, json_t *out,
+              double t0)
 {
-    static const struct option opts[] = {
-        { "target", required_argument, NULL, OPT_TARGET },
-        { "include", required_argument, NULL, OPT_INCLUDE },
-        { "delta", no_argument, NULL, OPT_DELTA },
-        { "numeric-owner", no_argument, NULL, OPT_NUMERIC },
-        { "delete", no_argument, NULL, OPT_DELETE },
-        { NULL, 0, NULL, 0 },
-    };
-    struct restore_ctx rc;
     struct files_restore_opts fo;
     struct restore_progress prog;
     struct restore_result res;
-    struct snap_list list;
-    struct snapshot *s;
     struct progress *pr;
-    VEC(char *) includes = VEC_INIT;
-    const char *target;
-    char *target_abs = NULL;
-    double t0;
-    int first, r;
+    int r;
 
-    memset(&rc, 0, sizeof(rc));
     memset(&res, 0, sizeof(res));
-    snap_list_init(&list);
-    app->command = "backup restore";
-    r = app_parse(app, argc, argv, opts, restore_usage, restore_opt, &rc, &first);
-    if (r) {
-        vec_free(&rc.includes);
-        return r == 1 ? 0 : r;
-    }
-    if (argc - first != 1) {
-        vec_free(&rc.includes);
-        return cli_usage_error(restore_usage, "give one snapshot: a name, an id prefix or latest");
-    }
-    app_apply_output(app);
-    if ((r = app_load_config(app)) != 0)
-        goto out;
-    target = rc.target;
-    if (target && !strchr(target, '/') && conf_has_section(app->conf, "target", target)) {
-        const char *p = conf_get(app->conf, "target", target, "path");
-        if (!p || !*p) {
-            r = drk_err_set(DRK_ECONFIG, "[target \"%s\"] has no 'path' for files", target);
-            goto out;
-        }
-        target = p;
-    }
-    if (!target) {
-        if (!rc.delta) {
-            r = cli_usage_error(restore_usage, "give --target=DIR, or --delta to restore in "
-                                               "place over the original paths");
-            goto out;
-        }
-        target = "/";
-    }
-    if (rc.delete_extra && !rc.delta) {
-        r = cli_usage_error(restore_usage, "--delete goes with --delta");
-        goto out;
-    }
-    target_abs = fs_abspath(target);
-    for (size_t i = 0; i < rc.includes.n; i++)
-        vec_push(&includes, fs_abspath(rc.includes.v[i]));
-    if ((r = app_open_repo(app, 1)) != 0)
-        goto out;
-    if ((r = load_and_resolve(app, &list, argv[first], &s)) != 0)
-        goto out;
-
     memset(&fo, 0, sizeof(fo));
     fo.target = target_abs;
-    fo.includes = (const char *const *)includes.v;
-    fo.nincludes = includes.n;
-    fo.delta = rc.delta;
-    fo.delete_extra = rc.delete_extra;
-    fo.numeric_owner = rc.numeric;
+    fo.includes = includes;
+    fo.nincludes = nincludes;
+    fo.delta = rc->delta;
+    fo.delete_extra = rc->delete_extra;
+    fo.numeric_owner = rc->numeric;
     fo.threads = app->threads;
     memset(&prog, 0, sizeof(prog));
-    t0 = dt_monotonic();
     pr = progress_start(app->progress, render, &prog);
     r = files_restore(app->repo, s, &fo, &prog, &res);
     progress_stop(pr);
@@ -191,24 +197,25 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
                                                                   : "io",
                     "error",
                     out_json_bytes(res.errors.v[i].message, strlen(res.errors.v[i].message))));
-        out_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}",
-                           "snapshot", s->name, "id", s->id, "target", target_abs, "files_written",
-                           (json_int_t)res.files_written, "files_unchanged",
-                           (json_int_t)res.files_unchanged, "dirs", (json_int_t)res.dirs, "links",
-                           (json_int_t)res.links, "deleted", (json_int_t)res.deleted,
-                           "bytes_written", (json_int_t)res.bytes_written, "integrity_errors",
-                           (json_int_t)res.integrity_errors, "io_errors", (json_int_t)res.io_errors,
-                           "unsafe_errors", (json_int_t)res.unsafe_errors, "duration",
-                           dt_monotonic() - t0, "errors", errs));
+        json_object_update_new(
+            out,
+            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "target",
+                      target_abs, "files_written", (json_int_t)res.files_written, "files_unchanged",
+                      (json_int_t)res.files_unchanged, "dirs", (json_int_t)res.dirs, "links",
+                      (json_int_t)res.links, "deleted", (json_int_t)res.deleted, "bytes_written",
+                      (json_int_t)res.bytes_written, "integrity_errors",
+                      (json_int_t)res.integrity_errors, "io_errors", (json_int_t)res.io_errors,
+                      "unsafe_errors", (json_int_t)res.unsafe_errors, "duration",
+                      dt_monotonic() - t0, "errors", errs));
     } else if (!app->quiet) {
         char files[32], bytes[SIZE_FMT_MAX], dur[24];
         out_count(files, sizeof(files), res.files_written);
         size_format(res.bytes_written, bytes);
         dt_format_duration(dt_monotonic() - t0, dur);
         printf("restored %s to %s: %s files written", s->name, target_abs, files);
-        if (rc.delta)
+        if (rc->delta)
             printf(" (%llu unchanged, left as they were)", (unsigned long long)res.files_unchanged);
-        if (rc.delete_extra)
+        if (rc->delete_extra)
             printf(", %llu extra entries deleted", (unsigned long long)res.deleted);
         printf(", %s, %llu dirs, in %s\n", bytes, (unsigned long long)res.dirs, dur);
     }
@@ -222,11 +229,163 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
                         (unsigned long long)res.io_errors);
 out:
     restore_result_release(&res);
+    return r;
+}
+
+int
+cmd_backup_restore(struct app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "target", required_argument, NULL, OPT_TARGET },
+        { "include", required_argument, NULL, OPT_INCLUDE },
+        { "delta", no_argument, NULL, OPT_DELTA },
+        { "numeric-owner", no_argument, NULL, OPT_NUMERIC },
+        { "delete", no_argument, NULL, OPT_DELETE },
+        { "files-only", no_argument, NULL, OPT_FILES_ONLY },
+        { "database-only", no_argument, NULL, OPT_DATABASE_ONLY },
+        { "table", required_argument, NULL, OPT_TABLE },
+        { "database", required_argument, NULL, OPT_DATABASE },
+        { "force", no_argument, NULL, OPT_FORCE },
+        { "no-safety-snapshot", no_argument, NULL, OPT_NO_SAFETY },
+        { "dry-run", no_argument, NULL, OPT_DRY_RUN },
+        { "no-delete", no_argument, NULL, OPT_NO_DELETE },
+        { NULL, 0, NULL, 0 },
+    };
+    struct restore_ctx rc;
+    struct snap_list list;
+    struct snapshot *s;
+    VEC(char *) includes = VEC_INIT;
+    const char *target, *db_target = NULL;
+    char *target_abs = NULL;
+    json_t *out = NULL;
+    bool want_db, do_db, do_files;
+    double t0;
+    int first, r;
+
+    memset(&rc, 0, sizeof(rc));
+    snap_list_init(&list);
+    app->command = "backup restore";
+    r = app_parse(app, argc, argv, opts, restore_usage, restore_opt, &rc, &first);
+    if (r) {
+        vec_free(&rc.includes);
+        vec_free(&rc.tables);
+        return r == 1 ? 0 : r;
+    }
+    if (argc - first != 1) {
+        vec_free(&rc.includes);
+        vec_free(&rc.tables);
+        return cli_usage_error(restore_usage, "give one snapshot: a name, an id prefix or latest");
+    }
+    app_apply_output(app);
+    if ((r = app_load_config(app)) != 0)
+        goto out;
+    want_db = rc.database_only || rc.tables.n;
+    if (rc.files_only && want_db) {
+        r = cli_usage_error(restore_usage, "--files-only leaves the database alone: drop it, or "
+                                           "--database-only / --table");
+        goto out;
+    }
+    if (rc.database_only && rc.tables.n) {
+        r = cli_usage_error(restore_usage, "give --database-only or --table, not both");
+        goto out;
+    }
+    if ((rc.dry_run || rc.no_delete) && !rc.tables.n) {
+        r = cli_usage_error(restore_usage, "--dry-run and --no-delete go with --table");
+        goto out;
+    }
+    target = rc.target;
+    if (target && !strchr(target, '/') && conf_has_section(app->conf, "target", target)) {
+        const char *p = conf_get(app->conf, "target", target, "path");
+        const char *ci = conf_get(app->conf, "target", target, "conninfo");
+        if (ci && *ci)
+            db_target = target;
+        target = p && *p ? p : NULL;
+        if (!target && !db_target) {
+            r = drk_err_set(DRK_ECONFIG,
+                            "[target \"%s\"] has neither a 'path' for files nor a "
+                            "'conninfo' for databases",
+                            rc.target);
+            goto out;
+        }
+    }
+    if (want_db && rc.target && !db_target) {
+        r = cli_usage_error(restore_usage,
+                            "a database restore goes into a [target \"NAME\"] of the config with "
+                            "a 'conninfo', not into '%s'",
+                            rc.target);
+        goto out;
+    }
+    if (rc.delete_extra && !rc.delta) {
+        r = cli_usage_error(restore_usage, "--delete goes with --delta");
+        goto out;
+    }
+    if ((r = app_open_repo(app, 1)) != 0)
+        goto out;
+    if ((r = load_and_resolve(app, &list, argv[first], &s)) != 0)
+        goto out;
+    do_db = !rc.files_only && s->has_db && (want_db || db_target || rc.force);
+    do_files = !want_db && s->has_files && (target || rc.delta || !do_db);
+    if (want_db && !s->has_db) {
+        r = cli_usage_error(restore_usage, "snapshot '%s' has no database component", s->name);
+        goto out;
+    }
+    if (!do_files && !do_db) {
+        r = cli_usage_error(restore_usage,
+                            s->has_db ? "snapshot '%s' holds a database: restore it with "
+                                        "--database-only (into --target=NAME, or the live server "
+                                        "with --force)"
+                                      : "snapshot '%s' has nothing to restore",
+                            s->name);
+        goto out;
+    }
+    out = json_pack("{s:s, s:s}", "snapshot", s->name, "id", s->id);
+    t0 = dt_monotonic();
+    if (do_files) {
+        if (!target) {
+            if (!rc.delta) {
+                r = cli_usage_error(restore_usage, "give --target=DIR, or --delta to restore in "
+                                                   "place over the original paths");
+                goto out;
+            }
+            target = "/";
+        }
+        target_abs = fs_abspath(target);
+        for (size_t i = 0; i < rc.includes.n; i++)
+            vec_push(&includes, fs_abspath(rc.includes.v[i]));
+        r = restore_files(app, s, &rc, target_abs, (const char *const *)includes.v, includes.n, out,
+                          t0);
+        if (r) { /* damaged or unreadable files are reported in the JSON too */
+            if (app->json && json_object_get(out, "files_written"))
+                out_json(json_incref(out));
+            goto out;
+        }
+    }
+    if (do_db) {
+        struct restore_db_opts dbo;
+        memset(&dbo, 0, sizeof(dbo));
+        dbo.target = db_target;
+        dbo.database = rc.database;
+        dbo.tables = rc.tables.v;
+        dbo.ntables = rc.tables.n;
+        dbo.force = rc.force;
+        dbo.safety_snapshot = !rc.no_safety;
+        dbo.dry_run = rc.dry_run;
+        dbo.no_delete = rc.no_delete;
+        r = restore_db(app, s, &dbo, out);
+    } else if (s->has_db && !rc.files_only && !app->json && !app->quiet) {
+        printf("the snapshot's database was not restored: --database-only restores it (into "
+               "--target=NAME, or the live server with --force)\n");
+    }
+    if (app->json)
+        out_json(json_incref(out));
+out:
+    json_decref(out);
     snap_list_release(&list);
     for (size_t i = 0; i < includes.n; i++)
         free(includes.v[i]);
     vec_free(&includes);
     vec_free(&rc.includes);
+    vec_free(&rc.tables);
     free(target_abs);
     return r;
 }

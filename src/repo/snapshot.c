@@ -139,6 +139,13 @@ snap_encode(const struct snapshot *s, char **json_out)
         json_decref(excludes);
         json_decref(errors);
     }
+    if (s->has_db) {
+        /* the manifest as the source wrote it, with the tree id this repository knows */
+        json_t *db = s->db_meta ? json_deep_copy(s->db_meta) : json_object();
+        id_to_hex(&s->db_tree, hex);
+        json_object_set_new(db, "tree", json_string(hex));
+        json_object_set_new(j, "database", db);
+    }
     json_object_set_new(j, "stats", stats_json(&s->stats));
     if (s->copied_from[0])
         json_object_set_new(
@@ -478,6 +485,15 @@ out:
     return r;
 }
 
+bool
+snap_has_tag(const struct snapshot *s, const char *tag)
+{
+    for (size_t i = 0; i < s->tags.n; i++)
+        if (!strcmp(s->tags.v[i], tag))
+            return true;
+    return false;
+}
+
 int
 snap_resolve(struct snap_list *l, const char *ref, struct snapshot **out)
 {
@@ -487,7 +503,15 @@ snap_resolve(struct snap_list *l, const char *ref, struct snapshot **out)
     if (!strcmp(ref, "latest")) {
         if (l->items.n == 0)
             return drk_err_set(DRK_ENOTFOUND, "the repository has no snapshots yet");
+        /* restore points taken before a restore are not "the latest backup": restoring
+         * latest twice must not restore the first restore's safety copy */
         *out = &l->items.v[l->items.n - 1];
+        for (size_t i = l->items.n; i-- > 0;) {
+            if (!snap_has_tag(&l->items.v[i], "before-restore")) {
+                *out = &l->items.v[i];
+                break;
+            }
+        }
         return 0;
     }
     for (size_t i = 0; i < l->items.n; i++) {

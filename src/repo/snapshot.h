@@ -103,7 +103,9 @@ void snap_list_release(struct snap_list *l);
 /* Load every snapshot; damaged ones are listed in l->damaged, not fatal. */
 int snap_list_load(struct repo *repo, struct snap_list *l);
 /* "latest", a name ("backup-20240113-020000"), or a unique id prefix (4+ hex digits).
- * DRK_ENOTFOUND, DRK_EAMBIGUOUS. */
+ * "latest" is the newest snapshot not tagged before-restore (the restore points drkit takes
+ * before overwriting live data), unless there are only such. DRK_ENOTFOUND, DRK_EAMBIGUOUS. */
+bool snap_has_tag(const struct snapshot *s, const char *tag);
 int snap_resolve(struct snap_list *l, const char *ref, struct snapshot **out);
 
 #endif

@@ -83,7 +83,8 @@ proc_start(struct proc *p, const char *const *argv, const char *const *env, unsi
 const char *
 proc_stderr(struct proc *p)
 {
-    while (p->err.len && (p->err.data[p->err.len - 1] == '\n' || p->err.data[p->err.len - 1] == ' '))
+    while (p->err.len &&
+           (p->err.data[p->err.len - 1] == '\n' || p->err.data[p->err.len - 1] == ' '))
         buf_setlen(&p->err, p->err.len - 1);
     return (const char *)p->err.data;
 }

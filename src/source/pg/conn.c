@@ -185,8 +185,7 @@ int
 pgconn_exec(PGconn *c, const char *sql)
 {
     PGresult *res = PQexec(c, sql);
-    if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
-                 PQresultStatus(res) != PGRES_TUPLES_OK))
+    if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK))
         return result_error(c, res, sql);
     PQclear(res);
     return 0;
@@ -230,4 +229,108 @@ pgconn_quote_ident(PGconn *c, const char *name)
     char *r = xstrdup(q ? q : name);
     PQfreemem(q);
     return r;
+}
+
+char *
+pgconn_conninfo_value(const struct pgconn_target *t, const char *keyword)
+{
+    PQconninfoOption *opts = PQconninfoParse(t->conninfo, NULL), *o;
+    char *v = NULL;
+    for (o = opts; o && o->keyword && !v; o++)
+        if (!strcmp(o->keyword, keyword) && o->val && *o->val)
+            v = xstrdup(o->val);
+    PQconninfoFree(opts);
+    return v;
+}
+
+/* key=value, the value quoted only when it has to be */
+static void
+add_kv_plain(struct buf *b, const char *k, const char *v)
+{
+    if (*v && !v[strcspn(v, " '\\")]) {
+        buf_addf(b, "%s%s=%s", b->len ? " " : "", k, v);
+        return;
+    }
+    add_kv(b, k, v);
+}
+
+char *
+pgconn_display(const struct pgconn_target *t, const char *db)
+{
+    PQconninfoOption *opts = PQconninfoParse(t->conninfo, NULL), *o;
+    struct buf b = BUF_INIT;
+    bool has_db = false;
+
+    for (o = opts; o && o->keyword; o++) {
+        if (!strcmp(o->keyword, "password") || !o->val || !*o->val)
+            continue;
+        if (!strcmp(o->keyword, "dbname")) {
+            has_db = true;
+            add_kv_plain(&b, o->keyword, db ? db : o->val);
+        } else {
+            add_kv_plain(&b, o->keyword, o->val);
+        }
+    }
+    PQconninfoFree(opts);
+    if (db && !has_db)
+        add_kv_plain(&b, "dbname", db);
+    if (!b.len)
+        buf_addf(&b, "(libpq defaults)");
+    return buf_detach(&b, NULL);
+}
+
+int
+pgconn_queryp_state(PGconn *c, const char *sql, int n, const char *const *params, PGresult **out,
+                    char sqlstate[6])
+{
+    PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    sqlstate[0] = '\0';
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (st)
+            snprintf(sqlstate, 6, "%s", st);
+        return result_error(c, res, sql);
+    }
+    *out = res;
+    return 0;
+}
+
+bool
+pgconn_sqlstate_corrupt(const char *sqlstate)
+{
+    return sqlstate && (!strcmp(sqlstate, "XX001") || !strcmp(sqlstate, "XX002"));
+}
+
+char *
+pgconn_quote_literal(PGconn *c, const char *s)
+{
+    char *q = PQescapeLiteral(c, s, strlen(s));
+    struct buf b = BUF_INIT;
+    if (q) {
+        char *r = xstrdup(q);
+        PQfreemem(q);
+        return r;
+    }
+    /* libpq refuses text that is not valid in the connection's encoding: escape it
+     * ourselves, the server will refuse it with a message */
+    buf_addf(&b, " E'");
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'' || *p == '\\')
+            buf_addch(&b, *p);
+        buf_addch(&b, *p);
+    }
+    buf_addch(&b, '\'');
+    return buf_detach(&b, NULL);
+}
+
+char *
+pgconn_explicit_dbname(const struct pgconn_target *t)
+{
+    PQconninfoOption *opts = PQconninfoParse(t->conninfo, NULL), *o;
+    char *db = NULL;
+    for (o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "dbname") && o->val && *o->val)
+            db = xstrdup(o->val);
+    PQconninfoFree(opts);
+    return db;
 }

@@ -13,9 +13,9 @@
 #include <libpq-fe.h>
 
 struct pgconn_target {
-    char *conninfo; /* as configured */
-    char *passfile; /* or NULL */
-    char *bindir;   /* directory of the client programs */
+    char *conninfo;     /* as configured */
+    char *passfile;     /* or NULL */
+    char *bindir;       /* directory of the client programs */
     char *env_passfile; /* "PGPASSFILE=..." for children, or NULL */
 };
 
@@ -27,6 +27,8 @@ void pgconn_target_release(struct pgconn_target *t);
 int pgconn_conninfo(const struct pgconn_target *t, const char *db, char **out);
 /* The database the conninfo names ("postgres" if none). Caller frees. */
 char *pgconn_dbname(const struct pgconn_target *t);
+/* The dbname the conninfo itself gives, or NULL. Caller frees. */
+char *pgconn_explicit_dbname(const struct pgconn_target *t);
 int pgconn_connect(const struct pgconn_target *t, const char *db, PGconn **out);
 /* Run a command (DRK_EIO with the server's message on failure). */
 int pgconn_exec(PGconn *c, const char *sql);
@@ -40,5 +42,20 @@ char *pgconn_program(const struct pgconn_target *t, const char *name);
 const char *const *pgconn_child_env(const struct pgconn_target *t);
 /* A quoted identifier: "schema"."table" style quoting of one name. Caller frees. */
 char *pgconn_quote_ident(PGconn *c, const char *name);
+
+/* The value of one keyword of the configured conninfo ("dbname", "host", ...), or NULL when
+ * it names none (libpq's defaults and PG* variables are not consulted). Caller frees. */
+char *pgconn_conninfo_value(const struct pgconn_target *t, const char *keyword);
+/* The connection for messages: pgconn_conninfo(t, db) without any password. Caller frees. */
+char *pgconn_display(const struct pgconn_target *t, const char *db);
+/* Like pgconn_queryp; when the server refuses the query, sqlstate (6 bytes) receives its
+ * SQLSTATE ("" if none) besides the message. */
+int pgconn_queryp_state(PGconn *c, const char *sql, int n, const char *const *params,
+                        PGresult **out, char sqlstate[6]);
+/* Whether a SQLSTATE says the stored data is damaged (XX001 data_corrupted, XX002
+ * index_corrupted). */
+bool pgconn_sqlstate_corrupt(const char *sqlstate);
+/* A quoted string literal ('it''s'). Caller frees. */
+char *pgconn_quote_literal(PGconn *c, const char *s);
 
 #endif

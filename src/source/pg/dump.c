@@ -167,13 +167,42 @@ copy_table(struct dumper *d, PGconn *c, const char *qualified, const char *colli
         r = drk_err_set(DRK_EIO, "COPY of %s broke off: %s", qualified, PQerrorMessage(c));
     while ((res = PQgetResult(c)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK && r == 0)
-            r = drk_err_set(DRK_EIO, "COPY of %s failed: %s", qualified,
-                            PQresultErrorMessage(res));
+            r = drk_err_set(DRK_EIO, "COPY of %s failed: %s", qualified, PQresultErrorMessage(res));
         PQclear(res);
     }
     if (r == 0)
         r = saver_stream_end(&st, size);
     free(sql);
+    return r;
+}
+
+/* setval() for every sequence that has been used, as SQL. */
+static int
+dump_sequences(struct dumper *d, PGconn *c, struct blob_list *ids, uint64_t *size)
+{
+    struct saver_stream st;
+    PGresult *res;
+    int r = pgconn_query(
+        c,
+        "SELECT format('SELECT pg_catalog.setval(%L, %s, true);', "
+        "quote_ident(s.schemaname) || '.' || quote_ident(s.sequencename), s.last_value) "
+        "FROM pg_sequences s JOIN pg_namespace n ON n.nspname = s.schemaname "
+        "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.sequencename "
+        "WHERE s.last_value IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_depend x WHERE "
+        "x.classid = 'pg_class'::regclass AND x.objid = c.oid AND x.deptype = 'e') "
+        "ORDER BY 1",
+        &res);
+    if (r)
+        return r;
+    saver_stream_begin(&st, d->saver, d->o->ctx, false, ids);
+    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+        if ((r = saver_stream_write(&st, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0))) ==
+            0)
+            r = saver_stream_write(&st, "\n", 1);
+    }
+    PQclear(res);
+    if (r == 0)
+        r = saver_stream_end(&st, size);
     return r;
 }
 
@@ -203,16 +232,19 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
         goto out;
     if ((r = pgconn_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")) != 0)
         goto out;
-    if ((r = pgconn_query(c, "SELECT pg_export_snapshot(), pg_encoding_to_char(d.encoding), "
-                             "d.datcollate, d.datctype, pg_database_size(d.oid) "
-                             "FROM pg_database d WHERE d.datname = current_database()",
-                          &res)) != 0)
+    if ((r = pgconn_query(
+             c,
+             "SELECT pg_export_snapshot(), pg_encoding_to_char(d.encoding), "
+             "d.datcollate, d.datctype, pg_database_size(d.oid), pg_get_userbyid(d.datdba) "
+             "FROM pg_database d WHERE d.datname = current_database()",
+             &res)) != 0)
         goto out;
     snapshot = xstrdup(PQgetvalue(res, 0, 0));
-    meta = json_pack("{s:s, s:s, s:o, s:o, s:o, s:I}", "name", db, "dir", dirname, "encoding",
+    meta = json_pack("{s:s, s:s, s:o, s:o, s:o, s:I, s:o}", "name", db, "dir", dirname, "encoding",
                      jstr_or(PQgetvalue(res, 0, 1)), "collate", jstr_or(PQgetvalue(res, 0, 2)),
                      "ctype", jstr_or(PQgetvalue(res, 0, 3)), "size",
-                     (json_int_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10));
+                     (json_int_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10), "owner",
+                     jstr_or(PQgetvalue(res, 0, 5)));
     PQclear(res);
     res = NULL;
 
@@ -275,11 +307,10 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
         if (r == 0) {
             add_file(&tabt, file, &ids, size, d->now);
             json_array_append_new(
-                tables,
-                json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I}", "schema", schema, "name", table,
-                          "file", file, "columns", colarr, "rows", (json_int_t)rows, "size",
-                          (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL, 10), "bytes",
-                          (json_int_t)size));
+                tables, json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I}", "schema", schema, "name",
+                                  table, "file", file, "columns", colarr, "rows", (json_int_t)rows,
+                                  "size", (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL, 10),
+                                  "bytes", (json_int_t)size));
             colarr = NULL;
         } else {
             drk_err_wrap(r, "database '%s'", db);
@@ -296,7 +327,12 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
         goto out;
     add_dir(&dbt, "tables", &sub, d->now);
 
-    /* sequence values and large objects, then the schema after the data */
+    /* sequence values (pg_dump's would be excluded with the table data), large objects,
+     * then the schema after the data */
+    blob_list_free(&ids);
+    if ((r = dump_sequences(d, c, &ids, &size)) != 0)
+        goto out;
+    add_file(&dbt, "sequences.sql", &ids, size, d->now);
     blob_list_free(&ids);
     if ((r = run_pg_dump(d, db, snapshot, "data", &ids, &size)) != 0)
         goto out;

@@ -47,7 +47,7 @@ struct pgdump_opts {
 
 /* On success *tree is the component's root tree and *manifest (caller decrefs) describes it:
  * {"server_version": "...", "globals": true, "databases": [{"name", "dir", "encoding",
- *  "collate", "ctype", "size", "tables": [{"schema", "name", "file", "columns": [...],
+ *  "collate", "ctype", "size", "owner", "tables": [{"schema", "name", "file", "columns": [...],
  *  "rows", "size", "bytes"}]}]} */
 int pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *o,
                   struct pgdump_progress *prog, struct blob_id *tree, json_t **manifest);
