@@ -101,8 +101,49 @@ snapshot_json(const struct snapshot *s, bool full)
                                       out_json_bytes(s->excludes.v[i], strlen(s->excludes.v[i])));
             json_object_set_new(j, "excludes", ex);
         }
+        if (s->has_db && s->db_meta) {
+            json_t *db = json_deep_copy(s->db_meta);
+            id_to_hex(&s->db_tree, hex);
+            json_object_set_new(db, "tree", json_string(hex));
+            json_object_set_new(j, "database", db);
+        }
     }
     return j;
+}
+
+/* The database component: per database, its tables with rows and sizes. */
+static void
+show_database(const struct snapshot *s)
+{
+    json_t *dbs = json_object_get(s->db_meta, "databases"), *db;
+    size_t i;
+    printf("database:   PostgreSQL %s%s\n",
+           json_string_value(json_object_get(s->db_meta, "server_version")),
+           json_is_true(json_object_get(s->db_meta, "globals")) ? ", roles and tablespaces" : "");
+    json_array_foreach(dbs, i, db)
+    {
+        json_t *tables = json_object_get(db, "tables"), *t;
+        struct out_table *tab = out_table_new(5);
+        char size[SIZE_FMT_MAX];
+        size_t k;
+        size_format((uint64_t)json_integer_value(json_object_get(db, "size")), size);
+        printf("\n%s (%s, %zu tables, %s on the server):\n",
+               json_string_value(json_object_get(db, "name")),
+               json_string_value(json_object_get(db, "encoding")), json_array_size(tables), size);
+        out_table_row(tab, "TABLE", "ROWS", "SIZE", "DUMPED", "FILE");
+        json_array_foreach(tables, k, t)
+        {
+            char name[256], rows[32], sz[SIZE_FMT_MAX], dumped[SIZE_FMT_MAX];
+            snprintf(name, sizeof(name), "%s.%s", json_string_value(json_object_get(t, "schema")),
+                     json_string_value(json_object_get(t, "name")));
+            out_count(rows, sizeof(rows), (uint64_t)json_integer_value(json_object_get(t, "rows")));
+            size_format((uint64_t)json_integer_value(json_object_get(t, "size")), sz);
+            size_format((uint64_t)json_integer_value(json_object_get(t, "bytes")), dumped);
+            out_table_row(tab, name, rows, sz, dumped,
+                          json_string_value(json_object_get(t, "file")));
+        }
+        out_table_print(tab);
+    }
 }
 
 int
@@ -339,15 +380,20 @@ backup_show(struct app *app, int argc, char **argv)
                 printf(" %s", s->tags.v[i]);
             printf("\n");
         }
+        printf("contents:   %s%s%s\n", s->has_files ? "files" : "",
+               s->has_files && s->has_db ? " and " : "", s->has_db ? "database" : "");
         for (size_t i = 0; i < s->paths.n; i++)
             printf("%s %s\n", i ? "           " : "paths:     ", s->paths.v[i]);
-        out_count(v, sizeof(v), s->stats.files);
-        size_format(s->stats.bytes, t0);
-        printf("files:      %s in %llu directories, %s\n", v, (unsigned long long)s->stats.dirs,
-               t0);
-        printf("changes:    %llu new, %llu changed, %llu unchanged\n",
-               (unsigned long long)s->stats.files_new, (unsigned long long)s->stats.files_changed,
-               (unsigned long long)s->stats.files_unchanged);
+        if (s->has_files) {
+            out_count(v, sizeof(v), s->stats.files);
+            size_format(s->stats.bytes, t0);
+            printf("files:      %s in %llu directories, %s\n", v, (unsigned long long)s->stats.dirs,
+                   t0);
+            printf("changes:    %llu new, %llu changed, %llu unchanged\n",
+                   (unsigned long long)s->stats.files_new,
+                   (unsigned long long)s->stats.files_changed,
+                   (unsigned long long)s->stats.files_unchanged);
+        }
         size_format(s->stats.bytes_read, t0);
         size_format(s->stats.bytes_added, t1);
         dt_format_duration(s->stats.duration, dur);
@@ -365,6 +411,8 @@ backup_show(struct app *app, int argc, char **argv)
             }
         }
         buf_release(&esc);
+        if (s->has_db && s->db_meta)
+            show_database(s);
     }
 out:
     snap_list_release(&list);

@@ -132,12 +132,11 @@ restore_one_database(struct app *app, const struct snapshot *s, const struct res
             json_array_append_new(warn, json_string(res.warnings.v[i]));
         json_array_append_new(
             json_object_get(out, "databases"),
-            json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:f}", "source",
-                      res.source_db, "destination", res.dest_db, "server",
-                      o->target ? o->target : "live", "replaced", res.replaced, "tables",
-                      (json_int_t)res.tables, "rows", (json_int_t)res.rows, "bytes",
-                      (json_int_t)res.bytes, "roles_created", roles, "warnings", warn,
-                      "duration", dt_monotonic() - t0));
+            json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:f}", "source", res.source_db,
+                      "destination", res.dest_db, "server", o->target ? o->target : "live",
+                      "replaced", res.replaced, "tables", (json_int_t)res.tables, "rows",
+                      (json_int_t)res.rows, "bytes", (json_int_t)res.bytes, "roles_created", roles,
+                      "warnings", warn, "duration", dt_monotonic() - t0));
     }
     if (!app->json && !app->quiet) {
         char rows[32], bytes[SIZE_FMT_MAX], dur[24];
@@ -191,8 +190,7 @@ restore_tables(struct app *app, const struct snapshot *s, const struct restore_d
     r = pgrestore_tables(app->repo, s, &po, &prog, &res);
     progress_stop(pr);
     if (r) {
-        drk_err_wrap(r, "restoring table(s) into database '%s' (nothing was changed)",
-                     po.dest_db);
+        drk_err_wrap(r, "restoring table(s) into database '%s' (nothing was changed)", po.dest_db);
         goto out;
     }
     for (size_t i = 0; i < res.warnings.n; i++) {
@@ -204,12 +202,12 @@ restore_tables(struct app *app, const struct snapshot *s, const struct restore_d
                res.dest_db);
     for (size_t i = 0; i < res.tables.n; i++) {
         const struct pgrestore_table_result *t = &res.tables.v[i];
-        json_array_append_new(
-            tables, json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I}", "schema", t->schema,
-                              "name", t->name, "created", t->created, "inserted",
-                              (json_int_t)t->inserted, "updated", (json_int_t)t->updated,
-                              "deleted", (json_int_t)t->deleted, "kept", (json_int_t)t->kept,
-                              "unchanged", (json_int_t)t->unchanged));
+        json_array_append_new(tables, json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I}",
+                                                "schema", t->schema, "name", t->name, "created",
+                                                t->created, "inserted", (json_int_t)t->inserted,
+                                                "updated", (json_int_t)t->updated, "deleted",
+                                                (json_int_t)t->deleted, "kept", (json_int_t)t->kept,
+                                                "unchanged", (json_int_t)t->unchanged));
         if (!app->json && !app->quiet)
             printf("%s.%s: %s%llu inserted, %llu updated, %llu deleted, %llu kept (%s), %llu "
                    "unchanged\n",
@@ -235,8 +233,7 @@ out:
 }
 
 int
-restore_db(struct app *app, const struct snapshot *s, const struct restore_db_opts *o,
-           json_t *out)
+restore_db(struct app *app, const struct snapshot *s, const struct restore_db_opts *o, json_t *out)
 {
     struct pgconn_target server;
     struct app_db adb;
@@ -256,8 +253,9 @@ restore_db(struct app *app, const struct snapshot *s, const struct restore_db_op
     n = o->database ? (names[0] = o->database, 1) : snapdb_names(s, names, 64);
     if (o->ntables || o->target) {
         if (n > 1) {
-            r = drk_err_set(DRK_EUSAGE, "snapshot '%s' holds %zu databases: name one with "
-                                        "--database=NAME",
+            r = drk_err_set(DRK_EUSAGE,
+                            "snapshot '%s' holds %zu databases: name one with "
+                            "--database=NAME",
                             s->name, n);
             goto out;
         }

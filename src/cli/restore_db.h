@@ -15,12 +15,12 @@ struct app;
 struct snapshot;
 
 struct restore_db_opts {
-    const char *target;    /* [target "NAME"] with a conninfo; NULL: the live server */
-    const char *database;  /* --database=NAME, or NULL */
+    const char *target;   /* [target "NAME"] with a conninfo; NULL: the live server */
+    const char *database; /* --database=NAME, or NULL */
     const char *const *tables;
     size_t ntables;
-    bool force;            /* replace an existing live database */
-    bool safety_snapshot;  /* a restore point before overwriting live data */
+    bool force;           /* replace an existing live database */
+    bool safety_snapshot; /* a restore point before overwriting live data */
     bool dry_run, no_delete;
 };
 

@@ -84,4 +84,3 @@ out:
     free(sql);
     return r;
 }
-

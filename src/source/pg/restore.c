@@ -70,8 +70,7 @@ run_psql(struct repo *repo, struct blob_codec *c, const struct pgconn_target *t,
     if ((r = proc_start(&p, argv, pgconn_child_env(t), PROC_STDIN_PIPE)) != 0)
         goto out;
     sink.fd = p.in_fd;
-    r = node ? snapdb_stream(repo, c, node, write_fd, &sink)
-             : write_fd(&sink, text, strlen(text));
+    r = node ? snapdb_stream(repo, c, node, write_fd, &sink) : write_fd(&sink, text, strlen(text));
     if (r)
         proc_kill(&p);
     rf = proc_finish(&p);
@@ -114,8 +113,8 @@ read_ident(const char *p, struct buf *out)
  * must not reset the live roles' passwords. Tablespaces and memberships are applied and
  * their "already exists" errors ignored. */
 static int
-apply_globals(struct repo *repo, struct blob_codec *c, const struct pgconn_target *t,
-              PGconn *admin, const struct node *globals, struct pgrestore_db_result *res)
+apply_globals(struct repo *repo, struct blob_codec *c, const struct pgconn_target *t, PGconn *admin,
+              const struct node *globals, struct pgrestore_db_result *res)
 {
     struct buf text = BUF_INIT, script = BUF_INIT, name = BUF_INIT, errors = BUF_INIT;
     PGresult *roles = NULL;
@@ -435,9 +434,8 @@ connect_admin(const struct pgconn_target *t, const char *avoid, PGconn **out)
 }
 
 int
-pgrestore_database(struct repo *repo, const struct snapshot *s,
-                   const struct pgrestore_db_opts *o, struct pgrestore_progress *prog,
-                   struct pgrestore_db_result *res)
+pgrestore_database(struct repo *repo, const struct snapshot *s, const struct pgrestore_db_opts *o,
+                   struct pgrestore_progress *prog, struct pgrestore_db_result *res)
 {
     struct blob_codec codec;
     struct snapdb sdb;
@@ -481,10 +479,10 @@ pgrestore_database(struct repo *repo, const struct snapshot *s,
     atomic_store(&prog->step, 1);
     if ((r = load_tables(repo, o->server, tmp, &sdb, o->threads, prog)) != 0)
         goto out;
-    if ((r = run_psql(repo, &codec, o->server, tmp, snapdb_file(&sdb, "data-extra.sql"), NULL,
-                      true, NULL)) != 0 ||
-        (r = run_psql(repo, &codec, o->server, tmp, snapdb_file(&sdb, "sequences.sql"), NULL,
-                      true, NULL)) != 0)
+    if ((r = run_psql(repo, &codec, o->server, tmp, snapdb_file(&sdb, "data-extra.sql"), NULL, true,
+                      NULL)) != 0 ||
+        (r = run_psql(repo, &codec, o->server, tmp, snapdb_file(&sdb, "sequences.sql"), NULL, true,
+                      NULL)) != 0)
         goto out;
     atomic_store(&prog->step, 2);
     if ((r = run_psql(repo, &codec, o->server, tmp, snapdb_file(&sdb, "post-data.sql"), NULL, true,

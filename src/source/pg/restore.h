@@ -58,8 +58,8 @@ int pgrestore_db_exists(const struct pgconn_target *server, const char *name, bo
 
 struct pgrestore_table_opts {
     const struct pgconn_target *server;
-    const char *source_db; /* NULL: the only one */
-    const char *dest_db;   /* NULL: the same name */
+    const char *source_db;     /* NULL: the only one */
+    const char *dest_db;       /* NULL: the same name */
     const char *const *tables; /* "name" or "schema.name" */
     size_t ntables;
     bool dry_run;   /* do it all, then roll back */

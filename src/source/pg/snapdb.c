@@ -57,8 +57,9 @@ snapdb_open(struct snapdb *d, struct repo *repo, struct blob_codec *c, const str
         {
             buf_addf(&b, "%s%s", i ? ", " : "", json_string_value(json_object_get(e, "name")));
         }
-        r = drk_err_set(DRK_EAMBIGUOUS, "snapshot '%s' holds several databases (%s): name one "
-                                        "with --database=NAME",
+        r = drk_err_set(DRK_EAMBIGUOUS,
+                        "snapshot '%s' holds several databases (%s): name one "
+                        "with --database=NAME",
                         s->name, (const char *)b.data);
         buf_release(&b);
         return r;

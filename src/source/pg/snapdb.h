@@ -22,9 +22,9 @@ struct snapdb {
     struct repo *repo;
     const json_t *meta; /* this database's manifest entry (borrowed from the snapshot) */
     const char *name;
-    struct tree dir;    /* dbNNNN/ */
-    struct tree tables; /* dbNNNN/tables/ */
-    struct tree root;   /* globals.sql, dbNNNN... */
+    struct tree dir;      /* dbNNNN/ */
+    struct tree tables;   /* dbNNNN/tables/ */
+    struct tree root;     /* globals.sql, dbNNNN... */
     uint64_t bytes_total; /* sum of the table files */
 };
 

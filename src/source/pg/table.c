@@ -19,8 +19,8 @@
 #include "util/banned.h"
 
 int
-pgrestore_resolve_tables(const struct snapshot *s, const char *source_db,
-                         const char *const *names, size_t n, char ***out)
+pgrestore_resolve_tables(const struct snapshot *s, const char *source_db, const char *const *names,
+                         size_t n, char ***out)
 {
     json_t *dbs = s->db_meta ? json_object_get(s->db_meta, "databases") : NULL, *db = NULL, *e;
     char **v = xcalloc(n ? n : 1, sizeof(*v));
@@ -47,10 +47,10 @@ pgrestore_resolve_tables(const struct snapshot *s, const char *source_db,
         {
             const char *sc = json_string_value(json_object_get(e, "schema"));
             const char *nm = json_string_value(json_object_get(e, "name"));
-            bool match = dot ? (strlen(sc) == (size_t)(dot - names[k]) &&
-                                !strncmp(sc, names[k], (size_t)(dot - names[k])) &&
-                                !strcmp(nm, dot + 1))
-                             : !strcmp(nm, names[k]);
+            bool match =
+                dot ? (strlen(sc) == (size_t)(dot - names[k]) &&
+                       !strncmp(sc, names[k], (size_t)(dot - names[k])) && !strcmp(nm, dot + 1))
+                    : !strcmp(nm, names[k]);
             if (match) {
                 hits++;
                 hit_schema = sc;
@@ -220,21 +220,19 @@ delete_rows(PGconn *c, struct job *j, bool dry_run)
     int r;
     (void)dry_run;
 
-    r = pgconn_queryp(
-        c,
-        "SELECT c.conrelid::regclass::text, "
-        "(SELECT string_agg(quote_ident(a.attname), ',' ORDER BY k.i) FROM "
-        " unnest(c.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON "
-        " a.attrelid = c.conrelid AND a.attnum = k.n), "
-        "(SELECT string_agg(quote_ident(a.attname), ',' ORDER BY k.i) FROM "
-        " unnest(c.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON "
-        " a.attrelid = c.confrelid AND a.attnum = k.n) "
-        "FROM pg_constraint c WHERE c.confrelid = $1::oid AND c.contype = 'f'",
-        1, params, &fks);
+    r = pgconn_queryp(c,
+                      "SELECT c.conrelid::regclass::text, "
+                      "(SELECT string_agg(quote_ident(a.attname), ',' ORDER BY k.i) FROM "
+                      " unnest(c.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON "
+                      " a.attrelid = c.conrelid AND a.attnum = k.n), "
+                      "(SELECT string_agg(quote_ident(a.attname), ',' ORDER BY k.i) FROM "
+                      " unnest(c.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON "
+                      " a.attrelid = c.confrelid AND a.attnum = k.n) "
+                      "FROM pg_constraint c WHERE c.confrelid = $1::oid AND c.contype = 'f'",
+                      1, params, &fks);
     if (r)
         return r;
-    buf_addf(&sql,
-             "WITH d AS (DELETE FROM %s t WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE ",
+    buf_addf(&sql, "WITH d AS (DELETE FROM %s t WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE ",
              j->qualified, j->temp);
     pk_match(&sql, j, "t", "x");
     buf_addf(&sql, ")");
@@ -318,8 +316,7 @@ insert_rows(PGconn *c, struct job *j)
 {
     struct buf sql = BUF_INIT;
     int r;
-    buf_addf(&sql,
-             "WITH i AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s x",
+    buf_addf(&sql, "WITH i AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s x",
              j->qualified, j->cols, j->cols, j->temp);
     if (j->npk) {
         buf_addf(&sql, " WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE ", j->qualified);
@@ -452,9 +449,8 @@ set_triggers(PGconn *c, struct job *jobs, size_t n, bool enable)
 }
 
 int
-pgrestore_tables(struct repo *repo, const struct snapshot *s,
-                 const struct pgrestore_table_opts *o, struct pgrestore_progress *prog,
-                 struct pgrestore_tables_result *res)
+pgrestore_tables(struct repo *repo, const struct snapshot *s, const struct pgrestore_table_opts *o,
+                 struct pgrestore_progress *prog, struct pgrestore_tables_result *res)
 {
     struct blob_codec codec;
     struct snapdb sdb;
