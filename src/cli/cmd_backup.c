@@ -310,6 +310,15 @@ backup_list(struct app *app, int argc, char **argv)
             dt_format_human(&local, time);
             out_count(files, sizeof(files), s->stats.files);
             size_format(s->stats.bytes, size);
+            if (!s->has_files) {
+                snprintf(files, sizeof(files), "-");
+                snprintf(size, sizeof(size), "-");
+            }
+            if (s->has_db) {
+                size_t ndb = json_array_size(json_object_get(s->db_meta, "databases"));
+                buf_addf(&note, "%s%zu database%s ", s->has_files ? "+ " : "", ndb,
+                         ndb == 1 ? "" : "s");
+            }
             if (s->partial)
                 buf_addf(&note, "partial (%llu unreadable) ", (unsigned long long)s->error_count);
             for (size_t k = 0; k < s->tags.n; k++)
