@@ -44,11 +44,11 @@ struct pgamcheck_finding {
 };
 
 struct pgamcheck_result {
-    int status;       /* pg_amcheck's exit status, -1 if it was killed */
-    char *output;     /* its standard output, verbatim: the reports ("" when none) */
-    bool truncated;   /* output longer than PGAMCHECK_OUTPUT_MAX: the rest was dropped */
-    char *messages;   /* its standard error, verbatim (warnings, server notices) */
-    double seconds;   /* how long it ran */
+    int status;     /* pg_amcheck's exit status, -1 if it was killed */
+    char *output;   /* its standard output, verbatim: the reports ("" when none) */
+    bool truncated; /* output longer than PGAMCHECK_OUTPUT_MAX: the rest was dropped */
+    char *messages; /* its standard error, verbatim (warnings, server notices) */
+    double seconds; /* how long it ran */
     struct pgamcheck_finding *findings; /* one per relation named in the reports */
     size_t nfindings;
 };

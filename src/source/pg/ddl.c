@@ -130,11 +130,12 @@ has(const char *hay, const char *needle)
 }
 
 size_t
-ddl_table_entries(const struct ddl *d, const char *schema, const char *table, bool referencing,
-                  const struct ddl_entry **out, size_t max)
+ddl_table_entries(const struct ddl *d, const char *schema, const char *table,
+                  const char *qualified_in, bool referencing, const struct ddl_entry **out,
+                  size_t max)
 {
     char *qs = ddl_ident(schema), *qt = ddl_ident(table);
-    char *qualified = xasprintf("%s.%s", qs, qt);
+    char *qualified = qualified_in ? xstrdup(qualified_in) : xasprintf("%s.%s", qs, qt);
     char *on = xasprintf(" ON %s ", qualified), *on_only = xasprintf(" ON ONLY %s ", qualified);
     char *owned = xasprintf(" OWNED BY %s.", qualified);
     char *refs = xasprintf("REFERENCES %s(", qualified);

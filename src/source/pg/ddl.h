@@ -29,12 +29,16 @@ void ddl_parse(struct ddl *d, const char *text, size_t len);
 void ddl_release(struct ddl *d);
 
 /* pg_dump's way of writing an identifier: bare if it is a plain lower-case name, else
- * double-quoted. Caller frees. */
+ * double-quoted. Keywords are not known here: pass the server's quote_ident() where a
+ * connection exists. Caller frees. */
 char *ddl_ident(const char *name);
 
 /* The entries that make up table schema.table, in dump order: appended to out (pointers
- * into d). referencing: also the foreign keys of other tables that point at it. */
+ * into d). qualified: how the dump writes the table ("public.\"order\"", the server's
+ * quote_ident of both parts), NULL to derive it with ddl_ident. referencing: also the
+ * foreign keys of other tables that point at it. */
 size_t ddl_table_entries(const struct ddl *d, const char *schema, const char *table,
-                         bool referencing, const struct ddl_entry **out, size_t max);
+                         const char *qualified, bool referencing, const struct ddl_entry **out,
+                         size_t max);
 
 #endif

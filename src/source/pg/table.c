@@ -83,6 +83,7 @@ struct job {
     const json_t *meta;
     const char *schema, *name;
     char *qualified; /* quoted schema.name */
+    char *dump_name; /* schema.name as pg_dump writes it (quoted only where needed) */
     char *temp;      /* the temporary table holding the backup's rows */
     char *cols;      /* quoted column list */
     char *oid;       /* in the destination, "" if created */
@@ -498,6 +499,12 @@ pgrestore_tables(struct repo *repo, const struct snapshot *s, const struct pgres
         j->cols = pgrestore_column_list(c, j->meta);
         free(qs);
         free(qt);
+        {
+            const char *params[2] = { j->schema, j->name };
+            if ((r = query1(c, "SELECT quote_ident($1) || '.' || quote_ident($2)", 2, params,
+                            &j->dump_name)) != 0)
+                goto out;
+        }
         if ((r = find_oid(c, j)) != 0)
             goto out;
         if (*j->oid && ((r = check_columns(c, j, res)) != 0 || (r = primary_key(c, j)) != 0))
@@ -523,7 +530,8 @@ pgrestore_tables(struct repo *repo, const struct snapshot *s, const struct pgres
             if ((r = pgconn_exec(c, pre.preamble)) != 0)
                 goto out;
         }
-        n = ddl_table_entries(&pre, jobs[i].schema, jobs[i].name, false, ents, 256);
+        n = ddl_table_entries(&pre, jobs[i].schema, jobs[i].name, jobs[i].dump_name, false, ents,
+                              256);
         if ((r = apply_entries(c, ents, n, false, res)) != 0)
             goto out;
         jobs[i].res->created = true;
@@ -586,7 +594,8 @@ pgrestore_tables(struct repo *repo, const struct snapshot *s, const struct pgres
         size_t n;
         if (!jobs[i].res->created)
             continue;
-        n = ddl_table_entries(&post, jobs[i].schema, jobs[i].name, true, ents, 256);
+        n = ddl_table_entries(&post, jobs[i].schema, jobs[i].name, jobs[i].dump_name, true, ents,
+                              256);
         if ((r = apply_entries(c, ents, n, true, res)) != 0)
             goto out;
     }
@@ -602,6 +611,7 @@ out:
         PQfinish(c);
     for (i = 0; jobs && i < o->ntables; i++) {
         free(jobs[i].qualified);
+        free(jobs[i].dump_name);
         free(jobs[i].temp);
         free(jobs[i].cols);
         free(jobs[i].oid);
