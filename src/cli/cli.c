@@ -39,11 +39,12 @@ static const char main_usage[] =
     "\n"
     "Commands:\n"
     "  init                      create a repository (asks for a passphrase twice on a TTY)\n"
-    "  backup create [PATH...]   back up files (--type=full|incremental|restore_point)\n"
+    "  backup create [PATH...]   back up files and the database (--type, --component)\n"
     "  backup list               list snapshots (--before, --after, --type, --json)\n"
     "  backup show ID            show one snapshot (a name, an id prefix, or latest)\n"
     "  backup ls ID [PATH]       browse a snapshot's files\n"
-    "  backup restore ID         restore files (--target=DIR, --include=PATH, --delta)\n"
+    "  backup restore ID         restore files (--target, --include, --delta), databases\n"
+    "                            (--database-only) or tables (--table=T, --dry-run)\n"
     "  backup test ID            read and verify every blob of a snapshot\n"
     "  backup check              check the repository (--read-data reads every pack)\n"
     "  backup prune              apply the retention policy, remove unused data (--dry-run)\n"
@@ -52,6 +53,8 @@ static const char main_usage[] =
     "  key list|add|remove|passwd   manage the passphrases that open the repository\n"
     "  unlock [--remove-all]     remove stale locks (of processes that are gone)\n"
     "  policy check              does the 3-2-1 rule hold? (copies, media, off-site)\n"
+    "  database test|verify|create-test   check the PostgreSQL server, look for corruption,\n"
+    "                            make the scratch database for restore tests\n"
     "  version                   print the version\n"
     "  help [COMMAND]            show help\n"
     "\n"
@@ -74,9 +77,9 @@ struct command {
 
 static const struct command commands[] = {
     /* one command per line */
-    { "init", cmd_init },     { "backup", cmd_backup }, { "key", cmd_key },
-    { "unlock", cmd_unlock }, { "policy", cmd_policy }, { "version", cmd_version },
-    { "help", cmd_help },     { NULL, NULL },
+    { "init", cmd_init },       { "backup", cmd_backup }, { "key", cmd_key },
+    { "unlock", cmd_unlock },   { "policy", cmd_policy }, { "database", cmd_database },
+    { "version", cmd_version }, { "help", cmd_help },     { NULL, NULL },
 };
 
 int

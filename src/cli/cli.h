@@ -120,5 +120,6 @@ int cmd_help(struct app *app, int argc, char **argv);
 int cmd_key(struct app *app, int argc, char **argv);
 int cmd_unlock(struct app *app, int argc, char **argv);
 int cmd_policy(struct app *app, int argc, char **argv);
+int cmd_database(struct app *app, int argc, char **argv);
 
 #endif

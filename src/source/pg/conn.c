@@ -139,6 +139,13 @@ one_line(const char *msg, char *out, size_t n)
     snprintf(out, n, "%.*s", (int)len, msg);
 }
 
+static void
+ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 int
 pgconn_connect(const struct pgconn_target *t, const char *db, PGconn **out)
 {
@@ -157,8 +164,8 @@ pgconn_connect(const struct pgconn_target *t, const char *db, PGconn **out)
                         "cannot connect to PostgreSQL (database '%s'): %s",
                         db ? db : "as configured", line);
         if (strstr(msg, "password"))
-            drk_err_hint("check the password in the passfile of the [source] section, "
-                         "PGPASSFILE or ~/.pgpass");
+            drk_err_hint("check the password in the section's 'passfile', PGPASSFILE or "
+                         "~/.pgpass");
         else if (strstr(msg, "does not exist"))
             drk_err_hint("check 'databases' and 'conninfo' in the config");
         else
@@ -166,7 +173,9 @@ pgconn_connect(const struct pgconn_target *t, const char *db, PGconn **out)
         PQfinish(c);
         return r;
     }
-    PQsetNoticeProcessor(c, NULL, NULL);
+    /* the server's NOTICEs ("... does not exist, skipping") are not for the operator;
+     * warnings and errors come back with the results */
+    PQsetNoticeProcessor(c, ignore_notice, NULL);
     *out = c;
     return 0;
 }
