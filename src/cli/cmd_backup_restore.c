@@ -376,7 +376,7 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
         printf("the snapshot's database was not restored: --database-only restores it (into "
                "--target=NAME, or the live server with --force)\n");
     }
-    if (app->json)
+    if (app->json && r == 0)
         out_json(json_incref(out));
 out:
     json_decref(out);

@@ -179,7 +179,11 @@ restore_tables(struct app *app, const struct snapshot *s, const struct restore_d
     po.dry_run = o->dry_run;
     po.no_delete = o->no_delete;
     if ((r = pgrestore_resolve_tables(s, source_db, o->tables, o->ntables, &names)) != 0) {
-        r = drk_err_set(r == DRK_ENOTFOUND ? DRK_EUSAGE : r, "%s", drk_err_msg());
+        if (r == DRK_ENOTFOUND) { /* a name the backup lacks is the operator's input */
+            char *msg = xstrdup(drk_err_msg());
+            r = drk_err_set(DRK_EUSAGE, "%s", msg);
+            free(msg);
+        }
         goto out;
     }
     if (!o->target && !o->dry_run && o->safety_snapshot &&

@@ -37,6 +37,7 @@
 #                                 (EXTRA: more lines for that section, e.g. exclude-tables = ..),
 #                                 [target "test"] whose dbname is TARGETDB
 
+# shellcheck shell=bash disable=SC2120
 if [ -n "${DRKIT_PG_SOURCED:-}" ]; then
     return 0
 fi
@@ -192,7 +193,7 @@ pg_hba_prepend() {
     chmod 600 "$PG_DIR/pg_hba.new"
     mv -- "$PG_DIR/pg_hba.new" "$PG_DATA/pg_hba.conf"
     pg_sql postgres "SELECT pg_reload_conf()" >/dev/null
-    sleep 0.3 # the postmaster rereads the file on SIGHUP, asynchronously
+    sleep 0.5 # the postmaster rereads the file on SIGHUP, asynchronously
 }
 
 pg_log_tail() {

@@ -160,9 +160,10 @@ pgconn_connect(const struct pgconn_target *t, const char *db, PGconn **out)
     if (PQstatus(c) != CONNECTION_OK) {
         const char *msg = PQerrorMessage(c);
         one_line(msg, line, sizeof(line));
+        char *named = db ? NULL : pgconn_dbname(t);
         r = drk_err_set(strstr(msg, "password") ? DRK_EAUTH : DRK_EIO,
-                        "cannot connect to PostgreSQL (database '%s'): %s",
-                        db ? db : "as configured", line);
+                        "cannot connect to PostgreSQL (database '%s'): %s", db ? db : named, line);
+        free(named);
         if (strstr(msg, "password"))
             drk_err_hint("check the password in the section's 'passfile', PGPASSFILE or "
                          "~/.pgpass");

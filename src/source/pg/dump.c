@@ -6,10 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/saver.h"
+#include "repo/repo.h"
 #include "repo/tree.h"
 #include "source/pg/conn.h"
+#include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -23,6 +26,7 @@ struct dumper {
     const struct pgdump_opts *o;
     struct pgdump_progress *prog;
     int64_t now;
+    char restrict_key[80]; /* "--restrict-key=..." or "" (see choose_restrict_key) */
 };
 
 /* A file node of a dump tree (in t's arena). */
@@ -106,6 +110,8 @@ run_pg_dump(struct dumper *d, const char *db, const char *snapshot, const char *
     snprintf(sec, sizeof(sec), "--section=%s", section);
     argv[n++] = prog;
     argv[n++] = "--no-password";
+    if (d->restrict_key[0])
+        argv[n++] = d->restrict_key;
     argv[n++] = snap;
     argv[n++] = sec;
     if (!strcmp(section, "data"))
@@ -370,7 +376,7 @@ dump_globals(struct dumper *d, struct blob_list *ids, uint64_t *size)
 {
     char *prog = pgconn_program(d->o->target, "pg_dumpall"), *db = pgconn_dbname(d->o->target);
     char *ci = NULL;
-    const char *argv[8];
+    const char *argv[9];
     int r;
 
     if ((r = pgconn_conninfo(d->o->target, db, &ci)) != 0)
@@ -380,14 +386,15 @@ dump_globals(struct dumper *d, struct blob_list *ids, uint64_t *size)
     argv[2] = "--no-password";
     argv[3] = "-d";
     argv[4] = ci;
-    argv[5] = NULL;
+    argv[5] = d->restrict_key[0] ? d->restrict_key : NULL;
+    argv[6] = NULL;
     r = dump_program(d, argv, ids, size);
     if (r && strstr(drk_err_msg(), "permission denied")) {
         log_warn("the backup role cannot read role passwords (not a superuser): roles are backed "
                  "up without their passwords");
         blob_list_free(ids);
-        argv[5] = "--no-role-passwords";
-        argv[6] = NULL;
+        argv[d->restrict_key[0] ? 6 : 5] = "--no-role-passwords";
+        argv[d->restrict_key[0] ? 7 : 6] = NULL;
         r = dump_program(d, argv, ids, size);
     }
     if (r)
@@ -397,6 +404,41 @@ out:
     free(db);
     free(ci);
     return r;
+}
+
+/*
+ * pg_dump 15.14 and later write "\restrict KEY" with a random KEY at the top of a plain dump
+ * (psql then refuses meta-commands smuggled into the dump until "\unrestrict KEY"). A new
+ * key every day would make every schema file new every day; a constant one would be known
+ * to whoever crafts the database's content. So the key is derived from the repository's
+ * secret MAC key: the same every day, unknown without the repository key.
+ */
+static void
+choose_restrict_key(struct dumper *d)
+{
+    static const char label[] = "drkit pg_dump restrict key v1";
+    char *prog = pgconn_program(d->o->target, "pg_dump");
+    const char *argv[3] = { prog, "--help", NULL };
+    struct buf help = BUF_INIT;
+    struct blob_id key;
+    struct proc p;
+    char chunk[4096], hex[ID_HEX_LEN + 1];
+    ssize_t n;
+
+    if (proc_start(&p, argv, NULL, PROC_STDOUT_PIPE) == 0) {
+        while ((n = read(p.out_fd, chunk, sizeof(chunk))) > 0)
+            buf_add(&help, chunk, (size_t)n);
+        proc_finish(&p);
+        proc_release(&p);
+    }
+    buf_addch(&help, '\0');
+    if (strstr((const char *)help.data, "--restrict-key")) {
+        repo_blob_id(d->repo, BLOB_DATA, label, sizeof(label) - 1, &key);
+        id_to_hex(&key, hex);
+        snprintf(d->restrict_key, sizeof(d->restrict_key), "--restrict-key=%.32s", hex);
+    }
+    buf_release(&help);
+    free(prog);
 }
 
 /* The databases to back up: configured, or every one that takes connections. */
@@ -438,7 +480,7 @@ int
 pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *o,
               struct pgdump_progress *prog, struct blob_id *tree, json_t **manifest)
 {
-    struct dumper d = { repo, saver, o, prog, (int64_t)time(NULL) };
+    struct dumper d = { repo, saver, o, prog, (int64_t)time(NULL), "" };
     struct tree root;
     struct blob_list ids = { 0 };
     char **dbs = NULL, version[64] = "";
@@ -451,6 +493,7 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
     tree_init(&root);
     if ((r = pgconn_connect(o->target, NULL, &c)) != 0)
         goto out;
+    choose_restrict_key(&d);
     snprintf(version, sizeof(version), "%s", PQparameterStatus(c, "server_version"));
     PQfinish(c);
     if ((r = list_databases(&d, &dbs, &ndbs)) != 0)
