@@ -48,15 +48,17 @@ enum {
     OPT_FIRST_COMMAND_OPTION, /* commands number their own options from here */
 };
 
-#define COMMON_LONG_OPTIONS                                                                 \
-    { "repo", required_argument, NULL, OPT_REPO },                                          \
-        { "storage", required_argument, NULL, OPT_STORAGE },                                \
-        { "config", required_argument, NULL, OPT_CONFIG },                                  \
-        { "json", no_argument, NULL, OPT_JSON }, { "quiet", no_argument, NULL, OPT_QUIET }, \
-        { "verbose", no_argument, NULL, OPT_VERBOSE },                                      \
-    {                                                                                       \
-        "help", no_argument, NULL, OPT_HELP                                                 \
-    }
+/* clang-format off */
+#define COMMON_LONG_OPTIONS                                   \
+    { "repo", required_argument, NULL, OPT_REPO },            \
+    { "storage", required_argument, NULL, OPT_STORAGE },      \
+    { "config", required_argument, NULL, OPT_CONFIG },        \
+    { "json", no_argument, NULL, OPT_JSON },                  \
+    { "quiet", no_argument, NULL, OPT_QUIET },                \
+    { "verbose", no_argument, NULL, OPT_VERBOSE },            \
+    { "lock-wait", required_argument, NULL, OPT_LOCK_WAIT },  \
+    { "help", no_argument, NULL, OPT_HELP }
+/* clang-format on */
 
 /* Handle a common option; returns 1 if it was one, 0 if not. --help prints usage. */
 int app_common_option(struct app *app, int c, const char *arg, const char *usage);
@@ -93,6 +95,10 @@ int app_no_options(struct app *app, void *ctx, int c, const char *arg);
 int app_open_repo(struct app *app, int lock);
 /* Where the repository is, and which config section describes it (may be NULL). */
 int app_repo_location(struct app *app, const char **location_out);
+/* Open the storage at location; section: the [repository "NAME"] whose remote settings
+ * (endpoint, credentials files, host keys, connections...) apply, or NULL. */
+struct stor;
+int app_stor_open(struct app *app, const char *section, const char *location, struct stor **out);
 /* The passphrase, from $DRKIT_PASSWORD_FILE, password-file/-command in the config,
  * $DRKIT_PASSWORD or a TTY prompt (twice when confirm). Caller frees with app_free_secret. */
 int app_passphrase(struct app *app, bool confirm, char **out, size_t *len);

@@ -150,7 +150,11 @@ cmd_key(struct app *app, int argc, char **argv)
         return cli_usage_error(key_usage, "give a subcommand: list, add, remove or passwd");
     }
     sub = argv[1];
-    app->command = "key";
+    /* what a lock of this command shows to the commands it blocks */
+    app->command = !strcmp(sub, "add")      ? "key add"
+                   : !strcmp(sub, "remove") ? "key remove"
+                   : !strcmp(sub, "passwd") ? "key passwd"
+                                            : "key";
     r = app_parse(app, argc - 1, argv + 1, opts, key_usage, key_opt, &k, &first);
     if (r)
         return r == 1 ? 0 : r;

@@ -21,6 +21,9 @@
 #define MAP_VERSION   1
 #define MAP_ENTRY_LEN (ID_LEN * 2 + 1)
 #define MAX_DEPTH     512
+/* A copy makes what it wrote durable and mapped every this many bytes added to the target,
+ * so that a copy that is killed resumes from there instead of starting over. */
+#define CHECKPOINT_BYTES (128ULL << 20)
 
 struct map_slot {
     struct blob_id src, dst;
@@ -196,8 +199,34 @@ copy_free(struct copy *c)
     free(c);
 }
 
+/* Commit the saver's packs and their index, count what it added, free it (*sv = NULL). */
 static int
-copy_tree(struct copy *c, struct saver *sv, const struct blob_id *src_tree,
+finish_saver(struct saver **sv, struct copy_stats *st)
+{
+    int r = saver_finish(*sv);
+    st->blobs_added += atomic_load(&saver_stats(*sv)->blobs_added);
+    st->bytes_added += atomic_load(&saver_stats(*sv)->bytes_added);
+    saver_free(*sv);
+    *sv = NULL;
+    return r;
+}
+
+/* Make everything copied so far durable (packs, then their index), then save the map of it:
+ * a copy killed after this point is resumed by the next one, which finds these blobs mapped
+ * and in the target's index and neither reads nor writes them again. Goes on with a new
+ * saver in *sv. */
+static int
+checkpoint(struct copy *c, struct saver **sv, struct copy_stats *st)
+{
+    struct saver_opts so = { 1 };
+    int r;
+    if ((r = finish_saver(sv, st)) != 0 || (r = save_map(c)) != 0)
+        return r;
+    return saver_new(sv, c->dst, &so);
+}
+
+static int
+copy_tree(struct copy *c, struct saver **sv, const struct blob_id *src_tree,
           struct blob_id *dst_tree, struct copy_stats *st, int depth)
 {
     struct tree t;
@@ -236,14 +265,17 @@ copy_tree(struct copy *c, struct saver *sv, const struct blob_id *src_tree,
             st->bytes_read += c->plain.len;
             atomic_fetch_add(&c->prog->blobs, 1);
             atomic_fetch_add(&c->prog->bytes, c->plain.len);
-            if ((r = saver_put_blob(sv, 0, BLOB_DATA, c->plain.data, c->plain.len, &d, NULL)) != 0)
+            if ((r = saver_put_blob(*sv, 0, BLOB_DATA, c->plain.data, c->plain.len, &d, NULL)) != 0)
                 break;
             map_put(c, &n->content[k], &d, true);
             n->content[k] = d;
+            if (atomic_load(&saver_stats(*sv)->bytes_added) >= CHECKPOINT_BYTES &&
+                (r = checkpoint(c, sv, st)) != 0)
+                break;
         }
     }
     if (r == 0 && (r = tree_encode(&t, &enc)) == 0 &&
-        (r = saver_put_blob(sv, 0, BLOB_TREE, enc.data, enc.len, dst_tree, NULL)) == 0) {
+        (r = saver_put_blob(*sv, 0, BLOB_TREE, enc.data, enc.len, dst_tree, NULL)) == 0) {
         map_put(c, src_tree, dst_tree, true);
         st->trees_written++;
         atomic_fetch_add(&c->prog->trees, 1);
@@ -276,17 +308,15 @@ copy_snapshot(struct copy *c, const struct snapshot *s, struct snapshot *out, bo
     }
     if ((r = saver_new(&sv, c->dst, &so)) != 0)
         return r;
-    if ((s->has_files && (r = copy_tree(c, sv, &s->files_tree, &tree, st, 0)) != 0) ||
-        (s->has_db && (r = copy_tree(c, sv, &s->db_tree, &dbtree, st, 0)) != 0)) {
-        saver_abort(sv);
-        saver_free(sv);
+    if ((s->has_files && (r = copy_tree(c, &sv, &s->files_tree, &tree, st, 0)) != 0) ||
+        (s->has_db && (r = copy_tree(c, &sv, &s->db_tree, &dbtree, st, 0)) != 0)) {
+        if (sv) { /* NULL if a checkpoint failed */
+            saver_abort(sv);
+            saver_free(sv);
+        }
         return r;
     }
-    r = saver_finish(sv);
-    st->blobs_added += atomic_load(&saver_stats(sv)->blobs_added);
-    st->bytes_added += atomic_load(&saver_stats(sv)->bytes_added);
-    saver_free(sv);
-    if (r)
+    if ((r = finish_saver(&sv, st)) != 0)
         return r;
     /* the map names blobs that are now durable; the snapshot comes last */
     if ((r = save_map(c)) != 0)

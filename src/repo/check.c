@@ -130,6 +130,8 @@ static const struct listed *
 find_listed(const struct listing *l, const char *name)
 {
     struct listed key = { (char *)name, 0 };
+    if (l->v.n == 0) /* v.v may be NULL, which bsearch must not get */
+        return NULL;
     return bsearch(&key, l->v.v, l->v.n, sizeof(*l->v.v), cmp_listed);
 }
 
@@ -140,7 +142,8 @@ check_packs(struct checker *c, struct listing *data, struct idset *missing_packs
     struct idset indexed;
     size_t npacks = idx_pack_count(c->repo->idx);
     idset_init(&indexed);
-    qsort(data->v.v, data->v.n, sizeof(*data->v.v), cmp_listed);
+    if (data->v.n > 1) /* an empty repository: v.v is NULL, which qsort must not get */
+        qsort(data->v.v, data->v.n, sizeof(*data->v.v), cmp_listed);
     for (size_t i = 0; i < npacks; i++) {
         struct blob_id id;
         uint64_t size;

@@ -196,14 +196,17 @@ plan(struct pruner *p)
             vec_push(&p->packs, pp);
         }
     }
-    qsort(p->listed.v, p->listed.n, sizeof(*p->listed.v), cmp_name);
+    if (p->listed.n > 1) /* listed.v is NULL when empty, which qsort must not get */
+        qsort(p->listed.v, p->listed.n, sizeof(*p->listed.v), cmp_name);
     for (size_t i = 0; i < p->packs.n; i++) {
         struct ppack *pp = &p->packs.v[i];
         char key[ID_HEX_LEN + 16];
         struct name_size probe, *hit;
         repo_pack_key(&pp->rec.id, key);
         probe.name = key + 5;
-        hit = bsearch(&probe, p->listed.v, p->listed.n, sizeof(*p->listed.v), cmp_name);
+        hit = p->listed.n
+                  ? bsearch(&probe, p->listed.v, p->listed.n, sizeof(*p->listed.v), cmp_name)
+                  : NULL;
         pp->present = hit && hit->size == pp->rec.size;
         for (size_t e = 0; e < pp->rec.n; e++) {
             const struct pack_entry *en = &pp->rec.entries[e];
