@@ -588,7 +588,7 @@ app_open_storage(struct app *app, struct stor **out)
     int r;
     if ((r = app_repo_location(app, &loc)) != 0)
         return r;
-    if ((r = stor_open(out, loc)) != 0)
+    if ((r = app_stor_open(app, app->repo_section, loc, out)) != 0)
         return r;
     if ((r = repo_probe(*out)) != 0) {
         stor_close(*out);
@@ -610,7 +610,7 @@ app_open_repo(struct app *app, int lock)
         return 0;
     if ((r = app_repo_location(app, &loc)) != 0)
         return r;
-    if ((r = stor_open(&stor, loc)) != 0)
+    if ((r = app_stor_open(app, app->repo_section, loc, &stor)) != 0)
         return r;
     if ((r = repo_probe(stor)) != 0) {
         stor_close(stor);

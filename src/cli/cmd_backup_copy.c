@@ -82,7 +82,7 @@ open_target(struct app *app, const struct copy_ctx *cc, struct repo **out, struc
         section = cc->to;
         loc = conf_get(app->conf, "repository", cc->to, "url");
     }
-    if ((r = stor_open(&stor, loc)) != 0)
+    if ((r = app_stor_open(app, section, loc, &stor)) != 0)
         return r;
     if ((r = repo_probe(stor)) != 0) {
         stor_close(stor);

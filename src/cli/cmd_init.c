@@ -119,7 +119,7 @@ cmd_init(struct app *app, int argc, char **argv)
         if (conf_get_size(app->conf, "repository", app->repo_section, "pack-size", &ps) == 0)
             ctx.o.pack_size = (uint32_t)ps;
     }
-    if ((r = stor_open(&stor, loc)) != 0)
+    if ((r = app_stor_open(app, app->repo_section, loc, &stor)) != 0)
         return r;
     r = repo_probe(stor);
     if (r == 0) {

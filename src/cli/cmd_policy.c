@@ -1,4 +1,5 @@
 /* cmd_policy: `drkit policy check` — does the 3-2-1 rule hold right now? */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ static const char policy_usage[] =
 
 struct repo_state {
     const char *name, *medium;
+    char *where;     /* the storage location, resolved: two names for one place are one copy */
+    const char *dup; /* the repository that already counted for the same storage, or NULL */
     bool offsite, reachable, fresh;
     uint64_t max_age;
     char newest[64];
@@ -50,7 +53,10 @@ inspect(struct app *app, struct repo_state *rs)
 
     snap_list_init(&list);
     rs->age = -1;
-    if ((r = stor_open(&stor, url)) != 0 || (r = repo_probe(stor)) != 0 ||
+    rs->where = url ? realpath(url, NULL) : NULL; /* NULL for what is not a local path */
+    if (!rs->where)
+        rs->where = xstrdup(url ? url : "");
+    if ((r = app_stor_open(app, rs->name, url, &stor)) != 0 || (r = repo_probe(stor)) != 0 ||
         (r = app_passphrase_for(app, rs->name, "DRKIT", false, &pass, &plen)) != 0 ||
         (r = repo_open(&repo, stor, pass, plen)) != 0) {
         snprintf(rs->error, sizeof(rs->error), "%s", drk_err_msg());
@@ -121,6 +127,8 @@ policy_check(struct app *app)
                         "[policy] repositories names '%s', which has no "
                         "[repository \"%s\"] section",
                         rs.name, rs.name);
+            for (size_t k = 0; k < states.n; k++)
+                free(states.v[k].where);
             vec_free(&states);
             vec_free(&media);
             return DRK_ECONFIG;
@@ -130,6 +138,12 @@ policy_check(struct app *app)
         rs.offsite = b;
         conf_get_duration(app->conf, "repository", rs.name, "max-age", &rs.max_age);
         inspect(app, &rs);
+        for (size_t k = 0; k < states.n && rs.fresh; k++) {
+            if (states.v[k].fresh && !states.v[k].dup && !strcmp(states.v[k].where, rs.where)) {
+                rs.dup = states.v[k].name;
+                rs.fresh = false;
+            }
+        }
         if (rs.fresh) {
             bool seen = false;
             copies++;
@@ -149,43 +163,55 @@ policy_check(struct app *app)
             struct repo_state *rs = &states.v[i];
             json_array_append_new(
                 arr,
-                json_pack("{s:s, s:s, s:b, s:b, s:b, s:s?, s:I, s:I, s:I, s:s?}", "name", rs->name,
-                          "medium", rs->medium, "offsite", rs->offsite, "reachable", rs->reachable,
-                          "counts", rs->fresh, "newest", rs->newest[0] ? rs->newest : NULL, "age",
-                          (json_int_t)rs->age, "max_age", (json_int_t)rs->max_age, "snapshots",
-                          (json_int_t)rs->snapshots, "error", rs->error[0] ? rs->error : NULL));
+                json_pack("{s:s, s:s, s:b, s:b, s:b, s:s?, s:I, s:I, s:I, s:s?, s:s?}", "name",
+                          rs->name, "medium", rs->medium, "offsite", rs->offsite, "reachable",
+                          rs->reachable, "counts", rs->fresh, "newest",
+                          rs->newest[0] ? rs->newest : NULL, "age", (json_int_t)rs->age, "max_age",
+                          (json_int_t)rs->max_age, "snapshots", (json_int_t)rs->snapshots, "error",
+                          rs->error[0] ? rs->error : NULL, "same_as", rs->dup));
         }
         out_json(json_pack("{s:b, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:o}", "ok", ok,
                            "copies", "have", (json_int_t)copies, "want", want_copies, "media",
                            "have", (json_int_t)media.n, "want", want_media, "offsite", "have",
                            (json_int_t)offsite, "want", want_offsite, "repositories", arr));
-    } else {
+    } else if (!app->quiet) {
         struct out_table *t = out_table_new(7);
         out_table_row(t, "REPOSITORY", "MEDIUM", "OFF-SITE", "NEWEST", "AGE", "MAX-AGE", "COUNTS");
         for (size_t i = 0; i < states.n; i++) {
             struct repo_state *rs = &states.v[i];
-            char age[16], max[16];
+            char age[16], max[16], counts[300];
             age_text(rs->age, age, sizeof(age));
             age_text((int64_t)rs->max_age, max, sizeof(max));
+            if (rs->dup)
+                snprintf(counts, sizeof(counts), "no: same storage as %s", rs->dup);
+            else
+                snprintf(counts, sizeof(counts), "%s",
+                         rs->fresh        ? "yes"
+                         : !rs->reachable ? "no"
+                         : rs->snapshots  ? "no: too old"
+                                          : "no: no snapshots");
             out_table_row(t, rs->name, rs->medium, rs->offsite ? "yes" : "no",
                           rs->newest[0] ? rs->newest : (rs->reachable ? "(none)" : "(unreachable)"),
-                          age, max, rs->fresh ? "yes" : (rs->reachable ? "no: too old" : "no"));
+                          age, max, counts);
         }
         out_table_print(t);
-        for (size_t i = 0; i < states.n; i++)
-            if (states.v[i].error[0])
-                fprintf(stderr, "%s: %s\n", states.v[i].name, states.v[i].error);
         printf("3-2-1: %zu/%lld copies (the live data is one), %zu/%lld kinds of media, "
                "%zu/%lld off-site: %s\n",
                copies, (long long)want_copies, media.n, (long long)want_media, offsite,
                (long long)want_offsite, ok ? "holds" : "DOES NOT HOLD");
     }
+    if (!app->json)
+        for (size_t i = 0; i < states.n; i++)
+            if (states.v[i].error[0])
+                fprintf(stderr, "%s: %s\n", states.v[i].name, states.v[i].error);
     if (!ok)
         r = drk_err_set(DRK_EIO,
                         "the 3-2-1 rule does not hold: %zu of %lld copies, %zu of %lld "
                         "media, %zu of %lld off-site",
                         copies, (long long)want_copies, media.n, (long long)want_media, offsite,
                         (long long)want_offsite);
+    for (size_t i = 0; i < states.n; i++)
+        free(states.v[i].where);
     vec_free(&states);
     vec_free(&media);
     return r;

@@ -169,7 +169,11 @@ blob_read_at(struct blob_codec *c, struct repo *repo, const struct blob_id *id,
     buf_reset(&c->sealed);
     if ((dst = buf_reserve(&c->sealed, loc->length)) == NULL)
         return drk_err_code();
-    if ((r = stor_get_range(repo->stor, key, loc->offset, loc->length, dst)) != 0)
+    /* trees are read again by every incremental backup: their packs are worth caching */
+    r = loc->type == BLOB_TREE
+            ? stor_get_range_whole(repo->stor, key, loc->offset, loc->length, dst)
+            : stor_get_range(repo->stor, key, loc->offset, loc->length, dst);
+    if (r != 0)
         return drk_err_wrap(r, "cannot read blob from '%s'", key);
     buf_setlen(&c->sealed, loc->length);
     return blob_open(c, repo, loc->type, id, c->sealed.data, c->sealed.len, loc->raw_length, out,

@@ -269,6 +269,9 @@ repo_open(struct repo **out, struct stor *stor, const char *pass, size_t passlen
         goto fail;
     if ((rc = repo_keys_ready(r)) != 0)
         goto fail;
+    /* a remote repository's cache is keyed by its id: two URLs of one repository share it,
+     * and a new repository at an old URL starts afresh */
+    stor_cache_attach(stor, r->config.id);
     buf_release(&raw);
     buf_release_secure(&plain);
     *out = r;

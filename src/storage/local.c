@@ -56,8 +56,9 @@ key_path(const struct local *l, const char *key)
 }
 
 static int
-local_open(void **out, const char *location)
+local_open(void **out, const char *location, const struct stor_params *params)
 {
+    (void)params;
     struct local *l = xcalloc(1, sizeof(*l));
     size_t n;
     l->root = xstrdup(location);
@@ -518,18 +519,23 @@ flock_trustworthy(const char *path)
     }
 }
 
+/* The holder takes an exclusive flock and waits for it: the lock file is new and randomly
+ * named, so the only others that can hold a flock on it are local_lock_held's probes, for a
+ * moment. (Giving up when a probe happened to hold it would leave a live lock without its
+ * kernel lock, which every later probe takes for the lock of a dead process.) */
 static int
 local_lock_hold(void *be, const char *key, int *handle)
 {
     struct local *l = be;
     char *path = key_path(l, key);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC), r = -1;
     *handle = -1;
-    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    while (fd >= 0 && (r = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+        ;
+    if (r == 0)
         *handle = fd;
-    } else if (fd >= 0) {
+    else if (fd >= 0)
         close(fd);
-    }
     free(path);
     return 0; /* without a kernel lock the lock file alone still works */
 }
@@ -556,7 +562,8 @@ local_lock_held(void *be, const char *key)
     free(path);
     if (fd < 0)
         return errno == ENOENT ? DRK_ENOTFOUND : 2;
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+    /* shared: probes of several processes at once do not see each other as the holder */
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0)
         r = 0; /* nobody holds it: its process is gone */
     else
         r = errno == EWOULDBLOCK ? 1 : 2;

@@ -41,10 +41,33 @@ enum stor_tmp_flags {
 
 #define STOR_DIRECT_ALIGN 4096
 
+/* What a remote location needs besides its URL (from the repository's config section and
+ * the environment). Every field may be NULL/0. The caller frees the strings (secrets are
+ * wiped) right after open: a backend copies what it keeps. */
+struct stor_params {
+    /* S3 */
+    const char *endpoint;      /* https://s3.eu-central-1.amazonaws.com, a MinIO URL... */
+    const char *region;        /* default us-east-1 */
+    const char *access_key_id; /* the secrets themselves, already read from their files */
+    const char *secret_access_key;
+    const char *session_token;
+    int path_style; /* 1 path-style, 0 virtual-host, -1 automatic */
+    /* SFTP, FTP, FTPS */
+    const char *identity_file;  /* SFTP private key */
+    const char *known_hosts;    /* SFTP host keys (required: drkit never skips the check) */
+    const char *login_password; /* FTP (or SFTP password auth) */
+    /* every remote backend */
+    unsigned connections;    /* uploads at once (default 4) */
+    double retry_time;       /* give up a request after retrying this long (s, default 120) */
+    const char *staging_dir; /* where uploads are staged (default $TMPDIR or /tmp) */
+    const char *ca_file;     /* TLS trust anchors (default: the system's) */
+    const char *cache_dir;   /* root of the local caches of remote repositories */
+};
+
 struct stor_ops {
     unsigned version; /* 1 */
     const char *scheme;
-    int (*open)(void **out, const char *location);
+    int (*open)(void **out, const char *location, const struct stor_params *p);
     void (*close)(void *be);
     /* Create the location and its fixed layout (init). DRK_EEXIST if it holds a repository. */
     int (*create)(void *be, const char *const *dirs);
@@ -72,14 +95,22 @@ struct stor_ops {
     int (*lock_held)(void *be, const char *key);
 };
 
+struct stor_cache;
+
 struct stor {
     const struct stor_ops *ops;
     void *be;
-    char *location; /* for messages: the path or URL */
+    char *location;           /* for messages: the path or URL */
+    char *cache_root;         /* remote: where repositories' caches live (NULL: no cache) */
+    struct stor_cache *cache; /* attached once the repository id is known */
 };
 
-/* Open storage for a location: a path (or file:// URL) for local storage. */
+/* Open storage for a location: a path (or file:// URL) for local storage; s3://bucket/prefix,
+ * sftp://user@host:port/path, ftp:// and ftps:// URLs for the remote ones (p may be NULL). */
 int stor_open(struct stor **out, const char *location);
+int stor_open_params(struct stor **out, const char *location, const struct stor_params *p);
+/* Is this location remote (a URL other than file://)? */
+bool stor_is_remote(const char *location);
 void stor_close(struct stor *s);
 
 int stor_create(struct stor *s, const char *const *dirs);
@@ -93,6 +124,13 @@ int stor_tmp_open(struct stor *s, struct stor_tmp *out, unsigned flags);
 int stor_tmp_commit(struct stor *s, struct stor_tmp *tmp, const char *key);
 void stor_tmp_discard(struct stor *s, struct stor_tmp *tmp);
 int stor_sync(struct stor *s);
+/* Keep a local cache of this remote repository in <cache root>/<name> (its id): index files
+ * and snapshots, and packs read with stor_get_range_whole. No-op for local storage or
+ * without a cache root. */
+void stor_cache_attach(struct stor *s, const char *name);
+/* Like stor_get_range, for objects read again and again (packs of trees): with a cache the
+ * whole object (up to 64 MiB) is fetched once and later reads are local. */
+int stor_get_range_whole(struct stor *s, const char *key, uint64_t off, size_t len, void *dst);
 /* Kernel lock helpers: without backend support hold gives handle -1 and held answers 2
  * ("cannot tell"). */
 int stor_lock_hold(struct stor *s, const char *key, int *handle);
@@ -100,5 +138,7 @@ void stor_lock_drop(struct stor *s, int handle);
 int stor_lock_held(struct stor *s, const char *key);
 
 extern const struct stor_ops stor_local_ops;
+extern const struct stor_ops stor_s3_ops;
+extern const struct stor_ops stor_xfer_ops; /* sftp://, ftp://, ftps:// through libcurl */
 
 #endif
