@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/run.sh: drkit side by side with restic, borg and tar | zstd on a generated shop-like tree.
+# bench/run.sh: drkit side by side with restic, borg and tar | zstd on a generated shop-like tree,
+# and (scenario pg, bench/pg.sh) with pg_dump -Fc and pgBackRest on a pgbench database.
 # See bench/README.md for the scenarios, how to read the table, and the traps.
 set -uo pipefail
 
@@ -21,9 +22,12 @@ BASE=drkit
 KEEP=0
 NO_WAIT=0
 PASSWORD=bench
+PG_SCALE=70
+PG_TOOLS=drkit,pg_dump,pgbackrest
 
 ALL_TOOLS="drkit restic borg tar"
-ALL_SCENARIOS="initial nochange mutate restore check smallfiles prune"
+ALL_SCENARIOS="initial nochange mutate restore check smallfiles prune pg"
+ALL_PG_TOOLS="drkit pg_dump pgbackrest"
 
 usage() {
     cat <<EOF
@@ -32,7 +36,9 @@ usage: bench/run.sh [options]
   --runs N             rounds (default $RUNS)
   --tools LIST         comma list of: ${ALL_TOOLS// /,} (default $TOOLS)
   --scenarios LIST     comma list of: ${ALL_SCENARIOS// /,}
-                       (default $SCENARIOS; smallfiles and prune are opt-in)
+                       (default $SCENARIOS; smallfiles, prune and pg are opt-in)
+  --pg-scale N         pgbench scale of the pg scenario's database (default $PG_SCALE: ~1 GB)
+  --pg-tools LIST      comma list of: ${ALL_PG_TOOLS// /,} (default $PG_TOOLS)
   --drkit PATH         drkit binary (default $DRKIT)
   --workdir DIR        data, repositories, restores (default $WORKDIR)
   --results DIR        where the YYYY-MM-DD-HHMM.md report goes (default $RESULTS_DIR)
@@ -40,7 +46,7 @@ usage: bench/run.sh [options]
   --seed N             datagen seed (default $SEED)
   --mutate-percent P   size of the "day of activity" (default $MUTATE_PERCENT)
   --small-count N      files for the smallfiles scenario (default $SMALL_COUNT)
-  --quick              smoke test: --size-mib 256 --runs 1
+  --quick              smoke test: --size-mib 256 --runs 1 --pg-scale 10
   --keep               keep this run's repositories and restores (default: deleted at the end)
   --no-wait            start at once even if the previous run deleted its trees < 6 min ago
                        (the first round's restores are then skewed; fine for smoke tests)
@@ -74,9 +80,12 @@ while [ $# -gt 0 ]; do
     --seed) SEED=$val ;;
     --mutate-percent) MUTATE_PERCENT=$val ;;
     --small-count) SMALL_COUNT=$val ;;
+    --pg-scale) PG_SCALE=$val ;;
+    --pg-tools) PG_TOOLS=$val ;;
     --quick)
         SIZE_MIB=256
         RUNS=1
+        PG_SCALE=10
         ;;
     --keep) KEEP=1 ;;
     --no-wait) NO_WAIT=1 ;;
@@ -110,6 +119,7 @@ is_uint "$SIZE_MIB" && [ "$SIZE_MIB" -gt 0 ] || die "--size-mib must be a positi
 is_uint "$RUNS" && [ "$RUNS" -gt 0 ] || die "--runs must be a positive integer"
 is_uint "$SEED" || die "--seed must be a non-negative integer"
 is_uint "$SMALL_COUNT" || die "--small-count must be a non-negative integer"
+is_uint "$PG_SCALE" && [ "$PG_SCALE" -gt 0 ] || die "--pg-scale must be a positive integer"
 
 IFS=, read -r -a TOOL_LIST <<<"$TOOLS"
 IFS=, read -r -a SCEN_LIST <<<"$SCENARIOS"
@@ -125,6 +135,15 @@ for s in $ALL_SCENARIOS; do
     [[ ",$SCENARIOS," == *",$s,"* ]] && ORDERED_SCENS+=("$s")
 done
 want() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
+# The scenarios on the generated tree (all but pg, which brings its own database and tools).
+FILE_SCENS=()
+for s in "${ORDERED_SCENS[@]}"; do
+    [ "$s" = pg ] || FILE_SCENS+=("$s")
+done
+IFS=, read -r -a PG_TOOL_LIST <<<"$PG_TOOLS"
+for t in "${PG_TOOL_LIST[@]}"; do
+    [[ " $ALL_PG_TOOLS " == *" $t "* ]] || die "unknown --pg-tools entry '$t' (known: $ALL_PG_TOOLS)"
+done
 if [[ ",$TOOLS," != *",$BASE,"* ]]; then
     BASE=${TOOL_LIST[0]}
 fi
@@ -291,6 +310,7 @@ cmd_string() {
 # wait4 reports covers bash's waited-for children, so it is the largest pipeline member.
 measure() {
     local base="$LOGDIR/$1"
+    M_SRV=-
     sync
     /usr/bin/time -f '%e %U %S %M' -o "$base.time" "${CMD[@]}" >"$base.out" 2>"$base.err" </dev/null
     M_RC=$?
@@ -318,13 +338,14 @@ run_untimed() {
 }
 
 # record ROUND SCENARIO TOOL STATUS WALL CPU RSS REPO_BYTES NOTE
-# (user and system seconds of the last measurement are appended when WALL is a number)
+# (user and system seconds of the last measurement are appended when WALL is a number, and the
+# database server's CPU seconds meanwhile, M_SRV, which only the pg scenario measures)
 record() {
-    local user=- sys=-
+    local user=- sys=- srv=-
     if [ "$5" != - ]; then
-        user=${M_USER:--} sys=${M_SYS:--}
+        user=${M_USER:--} sys=${M_SYS:--} srv=${M_SRV:--}
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" "$user" "$sys" >>"$RAW"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" "$user" "$sys" "$srv" >>"$RAW"
 }
 
 # failure ROUND SCENARIO TOOL REASON [STDERR_FILE]
@@ -381,21 +402,27 @@ ensure_tree() {
     echo "$want" >"$dir.done"
 }
 
-PRISTINE="$WORKDIR/data/shop-${SIZE_MIB}m-s$SEED"
-ensure_tree "$PRISTINE" generate --out "$PRISTINE" --size-mib "$SIZE_MIB" --seed "$SEED"
-read -r DATA_FILES DATA_BYTES < <(find "$PRISTINE" -type f -printf '%s\n' |
-    awk '{ n++; b += $1 } END { printf "%d %d\n", n, b }')
-DATA_DIRS=$(find "$PRISTINE" -type d | wc -l)
-if want smallfiles; then
-    SMALL="$WORKDIR/data/small-$SMALL_COUNT-s$SEED"
-    ensure_tree "$SMALL" smallfiles --out "$SMALL" --count "$SMALL_COUNT" --seed "$SEED"
-fi
+# The tree scenarios' rounds run only when one of them was asked for (not for --scenarios pg).
+FILE_ROUNDS=0
+DATA_FILES=0 DATA_BYTES=0 DATA_DIRS=0
+if [ ${#FILE_SCENS[@]} -gt 0 ]; then
+    FILE_ROUNDS=$RUNS
+    PRISTINE="$WORKDIR/data/shop-${SIZE_MIB}m-s$SEED"
+    ensure_tree "$PRISTINE" generate --out "$PRISTINE" --size-mib "$SIZE_MIB" --seed "$SEED"
+    read -r DATA_FILES DATA_BYTES < <(find "$PRISTINE" -type f -printf '%s\n' |
+        awk '{ n++; b += $1 } END { printf "%d %d\n", n, b }')
+    DATA_DIRS=$(find "$PRISTINE" -type d | wc -l)
+    if want smallfiles; then
+        SMALL="$WORKDIR/data/small-$SMALL_COUNT-s$SEED"
+        ensure_tree "$SMALL" smallfiles --out "$SMALL" --count "$SMALL_COUNT" --seed "$SEED"
+    fi
 
-# Rough disk need: per round a data copy, a restore and a repository per tool.
-avail_kib=$(df -Pk "$WORKDIR" | awk 'NR == 2 { print $4 }')
-need_kib=$((RUNS * (2 + 2 * ${#TOOL_LIST[@]}) * DATA_BYTES / 1024))
-if [ "${avail_kib:-0}" -lt "$need_kib" ]; then
-    log "warning: about $((need_kib / 1048576)) GiB needed, $((avail_kib / 1048576)) GiB free"
+    # Rough disk need: per round a data copy, a restore and a repository per tool.
+    avail_kib=$(df -Pk "$WORKDIR" | awk 'NR == 2 { print $4 }')
+    need_kib=$((RUNS * (2 + 2 * ${#TOOL_LIST[@]}) * DATA_BYTES / 1024))
+    if [ "${avail_kib:-0}" -lt "$need_kib" ]; then
+        log "warning: about $((need_kib / 1048576)) GiB needed, $((avail_kib / 1048576)) GiB free"
+    fi
 fi
 
 # warm_tree DIR: reads every file once, untimed. The copy's atimes equal its mtimes, so with
@@ -449,7 +476,7 @@ verify_restore() {
 RESTIC_REPO_VERSION=
 declare -A READY ARCH
 
-for ((round = 1; round <= RUNS; round++)); do
+for ((round = 1; round <= FILE_ROUNDS; round++)); do
     RD="$RUNDIR/r$round"
     mkdir -p "$RD"
     # Tool order rotates every round so that no tool always runs first or last.
@@ -470,7 +497,7 @@ for ((round = 1; round <= RUNS; round++)); do
         READY[$tool]=0
         ARCH[$tool]=0
         if ! tool_available "$tool"; then
-            for s in "${ORDERED_SCENS[@]}"; do
+            for s in "${FILE_SCENS[@]}"; do
                 [ "$s" = smallfiles ] || [ "$s" = prune ] ||
                     record "$round" "$s" "$tool" n/a - - - - "not installed"
             done
@@ -481,7 +508,7 @@ for ((round = 1; round <= RUNS; round++)); do
         tool_cmd "$tool" init "$repo"
         if ! run_untimed "r$round-init-$tool" && ! rc_ok "$tool" "$M_RC"; then
             failure "$round" init "$tool" "repository init failed" "$M_ERR"
-            for s in "${ORDERED_SCENS[@]}"; do
+            for s in "${FILE_SCENS[@]}"; do
                 [ "$s" = smallfiles ] || [ "$s" = prune ] ||
                     record "$round" "$s" "$tool" FAILED - - - - "init failed"
             done
@@ -704,13 +731,23 @@ for ((round = 1; round <= RUNS; round++)); do
 done
 
 # ------------------------------------------------------------------------------------------
+# PostgreSQL: drkit's database backup and restore against pg_dump -Fc and pgBackRest
+
+PG_TABLE=
+if want pg; then
+    # shellcheck source=SCRIPTDIR/pg.sh
+    . "$BENCH_DIR/pg.sh"
+    pg_scenario
+fi
+
+# ------------------------------------------------------------------------------------------
 # Table
 
-# Markdown table from the raw measurements: one row per scenario x metric, one column per
-# tool ("median (min–max)"), then one "peer/base" ratio column per peer.
+# make_table "TOOLS" "SCENARIOS" BASE: markdown table from the raw measurements: one row per
+# scenario x metric, one column per tool ("median (min–max)"), then one "peer/base" ratio
+# column per peer.
 make_table() {
-    awk -F'\t' -v tools="${TOOL_LIST[*]}" -v scens="${ORDERED_SCENS[*]}" -v base="$BASE" \
-        -v runs="$RUNS" '
+    awk -F'\t' -v tools="$1" -v scens="$2" -v base="$3" '
     function sort_nums(a, n,    i, j, t) {
         for (i = 2; i <= n; i++) {
             t = a[i]
@@ -757,12 +794,19 @@ make_table() {
         if ($7 != "-") vals[key SUBSEP "rss"] = vals[key SUBSEP "rss"] " " $7
         if ($8 != "-" && $8 != "")
             vals[key SUBSEP "repo"] = vals[key SUBSEP "repo"] " " ($8 / 1048576)
+        if (NF >= 12 && $12 != "-" && $12 != "") {
+            vals[key SUBSEP "srv"] = vals[key SUBSEP "srv"] " " $12
+            if ($6 != "-") vals[key SUBSEP "tot"] = vals[key SUBSEP "tot"] " " ($6 + $12)
+        }
     }
     END {
         nt = split(tools, T, " ")
         ns = split(scens, S, " ")
         mname["wall"] = "wall s"; mname["cpu"] = "CPU s (user+sys)"
         mname["rss"] = "peak RSS MiB"; mname["repo"] = "repository MiB"
+        pgname["wall"] = "wall s"; pgname["cpu"] = "client CPU s (user+sys)"
+        pgname["srv"] = "server CPU s"; pgname["tot"] = "client + server CPU s"
+        pgname["rss"] = "client peak RSS MiB"; pgname["repo"] = "repository MiB"
         hdr = "| scenario | metric |"
         sep = "|---|---|"
         for (i = 1; i <= nt; i++) { hdr = hdr " " T[i] " |"; sep = sep "---:|" }
@@ -776,10 +820,16 @@ make_table() {
         for (si = 1; si <= ns; si++) {
             s = S[si]
             mlist = (s == "restore" || s == "check") ? "wall cpu rss" : "wall cpu rss repo"
+            # pg: the server works for the clients (COPY, index builds): its CPU has rows too
+            if (s ~ /^pg-/)
+                mlist = (s == "pg-restore") ? "wall cpu srv tot rss" : "wall cpu srv tot rss repo"
             nm = split(mlist, M, " ")
             for (mi = 1; mi <= nm; mi++) {
                 m = M[mi]
-                row = "| " s " | " mname[m] " |"
+                label = mname[m]
+                if (s ~ /^pg-/) label = pgname[m]
+                if (s == "pg-update" && m == "repo") label = "added to the repository MiB"
+                row = "| " s " | " label " |"
                 delete meds
                 for (i = 1; i <= nt; i++) {
                     row = row " " cell(s, T[i], m) " |"
@@ -798,7 +848,13 @@ make_table() {
     }' "$RAW"
 }
 
-TABLE=$(make_table)
+TABLE=
+if [ ${#FILE_SCENS[@]} -gt 0 ]; then
+    TABLE=$(make_table "${TOOL_LIST[*]}" "${FILE_SCENS[*]}" "$BASE")
+fi
+if want pg; then
+    PG_TABLE=$(make_table "${PG_TOOL_LIST[*]}" "pg-backup pg-restore pg-update" "$PG_BASE")
+fi
 RUN_SECONDS=$((SECONDS - RUN_START))
 
 RESULT_FILE="$RESULTS_DIR/$STAMP.md"
@@ -808,7 +864,10 @@ while [ -e "$RESULT_FILE" ]; do
     k=$((k + 1))
 done
 
-CMDLINE="bench/run.sh --size-mib $SIZE_MIB --runs $RUNS --tools $TOOLS --scenarios $SCENARIOS"
+CMDLINE="bench/run.sh"
+[ ${#FILE_SCENS[@]} -gt 0 ] && CMDLINE="$CMDLINE --size-mib $SIZE_MIB --tools $TOOLS"
+CMDLINE="$CMDLINE --runs $RUNS --scenarios $SCENARIOS"
+want pg && CMDLINE="$CMDLINE --pg-scale $PG_SCALE --pg-tools $PG_TOOLS"
 [ "$KEEP" = 1 ] && CMDLINE="$CMDLINE --keep"
 {
     echo "# drkit benchmark, $(date '+%Y-%m-%d %H:%M %Z')"
@@ -816,23 +875,28 @@ CMDLINE="bench/run.sh --size-mib $SIZE_MIB --runs $RUNS --tools $TOOLS --scenari
     echo "\`$CMDLINE\` (drkit: \`$DRKIT_SRC\`), whole run ${RUN_SECONDS} s"
     echo "(after waiting ${WAITED} s for the previous run's deletes to settle, not counted)."
     echo
-    echo "Data set: datagen seed $SEED, $SIZE_MIB MiB requested: $DATA_FILES files,"
-    echo "$DATA_DIRS directories,"
-    echo "$DATA_BYTES bytes ($(awk -v b="$DATA_BYTES" 'BEGIN { printf "%.1f", b / 1048576 }') MiB)."
-    echo "mutate: \`datagen mutate --percent $MUTATE_PERCENT --seed $MUTATE_SEED\` once per round."
-    want smallfiles && echo "smallfiles: $SMALL_COUNT files (\`datagen smallfiles --seed $SEED\`)."
-    echo "$RUNS round(s); tool order rotated each round; warm page cache; \`sync\` before every"
-    echo "timed command; a fresh repository per tool and round."
-    echo
-    echo "## Results"
-    echo
-    echo "$TABLE"
-    echo
-    echo "Cells: median (min–max) over the rounds. Ratio columns: peer median / $BASE median, so"
-    echo "a ratio above 1 means $BASE is faster, uses less CPU or memory, or stores fewer bytes."
-    echo "Repository MiB is \`du -sb\` after the step (tar keeps one archive per backup)."
-    echo "Peak RSS is GNU time's %M; for tar it is the largest process of the pipeline."
-    echo
+    if [ ${#FILE_SCENS[@]} -gt 0 ]; then
+        echo "Data set: datagen seed $SEED, $SIZE_MIB MiB requested: $DATA_FILES files,"
+        echo "$DATA_DIRS directories,"
+        echo "$DATA_BYTES bytes ($(awk -v b="$DATA_BYTES" 'BEGIN { printf "%.1f", b / 1048576 }') MiB)."
+        echo "mutate: \`datagen mutate --percent $MUTATE_PERCENT --seed $MUTATE_SEED\` once per round."
+        want smallfiles && echo "smallfiles: $SMALL_COUNT files (\`datagen smallfiles --seed $SEED\`)."
+        echo "$RUNS round(s); tool order rotated each round; warm page cache; \`sync\` before every"
+        echo "timed command; a fresh repository per tool and round."
+        echo
+        echo "## Results"
+        echo
+        echo "$TABLE"
+        echo
+        echo "Cells: median (min–max) over the rounds. Ratio columns: peer median / $BASE median, so"
+        echo "a ratio above 1 means $BASE is faster, uses less CPU or memory, or stores fewer bytes."
+        echo "Repository MiB is \`du -sb\` after the step (tar keeps one archive per backup)."
+        echo "Peak RSS is GNU time's %M; for tar it is the largest process of the pipeline."
+        echo
+    fi
+    if want pg; then
+        pg_report
+    fi
     echo "## Machine"
     echo
     cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
@@ -846,19 +910,25 @@ CMDLINE="bench/run.sh --size-mib $SIZE_MIB --runs $RUNS --tools $TOOLS --scenari
     echo
     echo "## Tool versions"
     echo
-    for t in "${TOOL_LIST[@]}"; do
-        echo "- $(tool_version "$t")"
-    done
-    if [[ ",$TOOLS," == *",restic,"* ]]; then
+    if [ ${#FILE_SCENS[@]} -gt 0 ]; then
+        for t in "${TOOL_LIST[@]}"; do
+            echo "- $(tool_version "$t")"
+        done
+    elif want pg; then
+        echo "- $(tool_version drkit)"
+    fi
+    if [ ${#FILE_SCENS[@]} -gt 0 ] && [[ ",$TOOLS," == *",restic,"* ]]; then
         echo "- restic repository version: ${RESTIC_REPO_VERSION:-unknown}" \
             "(the \`restic init\` default, compression auto)"
     fi
+    want pg && pg_versions
     echo
-    echo "## Commands"
-    echo
-    echo "R is the repository, DATA the round's copy of the data set, DIR an empty directory."
-    echo
-    cat <<'EOF'
+    if [ ${#FILE_SCENS[@]} -gt 0 ]; then
+        echo "## Commands"
+        echo
+        echo "R is the repository, DATA the round's copy of the data set, DIR an empty directory."
+        echo
+        cat <<'EOF'
 - drkit: `drkit --repo R init` (untimed); `backup create --type=full --quiet DATA`;
   `backup create --type=incremental --quiet DATA`;
   `backup restore latest --target=DIR --quiet`; `backup check --read-data --quiet`
@@ -872,7 +942,8 @@ CMDLINE="bench/run.sh --size-mib $SIZE_MIB --runs $RUNS --tools $TOOLS --scenari
 - tar: `tar -cf - -C DATA . | zstd -3 -T0 -q -o R/aN.tar.zst` (each backup is a full one);
   `zstd -dc R/aN.tar.zst | tar -xf - -C DIR`; `zstd -t R/*.tar.zst`
 EOF
-    echo
+        echo
+    fi
     echo "## Failures"
     echo
     if [ -s "$FAILS" ]; then
@@ -884,15 +955,15 @@ EOF
     echo "## Raw measurements"
     echo
     echo '```'
-    printf '%s\t' round scenario tool status wall_s cpu_s rss_mib repo_bytes note user_s
-    printf 'sys_s\n'
+    printf '%s\t' round scenario tool status wall_s cpu_s rss_mib repo_bytes note user_s sys_s
+    printf 'server_cpu_s\n'
     cat "$RAW"
     echo '```'
 } >"$RESULT_FILE"
 
 echo
-echo "$TABLE"
-echo
+[ -n "$TABLE" ] && printf '%s\n\n' "$TABLE"
+[ -n "$PG_TABLE" ] && printf 'PostgreSQL (pgbench scale %s):\n\n%s\n\n' "$PG_SCALE" "$PG_TABLE"
 log "results: $RESULT_FILE (whole run ${RUN_SECONDS} s)"
 
 # Deleting comes last, after every measurement.
