@@ -51,6 +51,30 @@ ln -s ../public/media "$SHOP/app/media"
 echo "cache" > "$SHOP/var/cache/page.html"
 du -sh "$SHOP" | sed 's/^/shop size: /'
 
+# The shop's database: a throwaway PostgreSQL cluster (stopped and removed at exit).
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+PGDIR=$DEMO/pg
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+psql_shop() { "$PGBIN/psql" -X -q -h "$PGDIR" -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+stop_pg() { [ -f "$PGDIR/data/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true; }
+trap stop_pg EXIT
+step "starting the shop's PostgreSQL database in $PGDIR"
+mkdir -p "$PGDIR"
+[ "$(id -u)" = 0 ] && chown postgres: "$PGDIR"
+PGPORT=$(( 20000 + RANDOM % 20000 ))
+as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres -A trust -E UTF8 --locale=C >/dev/null
+as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w \
+    -o "-c listen_addresses='' -c unix_socket_directories='$PGDIR' -p $PGPORT" start >/dev/null
+psql_shop -d postgres -c "CREATE DATABASE shop"
+psql_shop -d shop <<'SQL'
+CREATE TABLE products (id int PRIMARY KEY, sku text UNIQUE, name text, price numeric(10,2));
+CREATE TABLE orders (id serial PRIMARY KEY, product_id int REFERENCES products(id),
+                     qty int, created timestamptz DEFAULT now());
+SQL
+psql_shop -d shop -f "$SHOP/database/shop-dump.sql"
+psql_shop -d shop -c "INSERT INTO orders (product_id, qty) SELECT 1 + g % 30000, 1 + g % 3 FROM generate_series(1, 20000) g"
+psql_shop -d shop -At -c "SELECT count(*) || ' products, ' || (SELECT count(*) FROM orders) || ' orders' FROM products"
+
 # The repository, its passphrase and the config: what an operator sets up once.
 printf 'demo-passphrase-%s\n' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     > "$DEMO/passphrase"
@@ -65,15 +89,20 @@ cat > "$DEMO/drkit.conf" <<CONF
     type = files
     path = $SHOP
     exclude = $SHOP/var/cache
+[source "database"]
+    type = postgresql
+    conninfo = host=$PGDIR port=$PGPORT dbname=shop user=postgres
+    databases = shop
 [target "test"]
     path = $DEMO/restore-test
+    conninfo = host=$PGDIR port=$PGPORT dbname=shop_test user=postgres
 CONF
 export DRKIT_CONFIG="$DEMO/drkit.conf"
 unset DRKIT_REPOSITORY DRKIT_PASSWORD DRKIT_PASSWORD_FILE
 
 step "creating the encrypted repository"
 run "$DRKIT" init
-step "full backup (the paths come from the config)"
+step "full backup: the shop's files and its database (both from the config)"
 run "$DRKIT" backup create --type=full
 echo "a day of shop activity: a new upload, a log line, a price change"
 head -c 150000 /dev/urandom > "$SHOP/public/media/catalog/product/1/product-new.jpg"
@@ -114,5 +143,18 @@ else
     exit 1
 fi
 run "$DRKIT" backup check --read-data
+
+step "a slip of the hand in the database: products deleted, prices overwritten"
+psql_shop -d shop -c "DELETE FROM products p WHERE id > 25000 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.product_id = p.id)"
+psql_shop -d shop -c "UPDATE products SET price = 0 WHERE id <= 100"
+psql_shop -d shop -c "INSERT INTO orders (product_id, qty) VALUES (42, 1)"   # a new order since
+step "restore the database into the test database first, and look at it"
+run "$DRKIT" backup restore latest --database-only --target=test
+psql_shop -d shop_test -At -c "SELECT 'test database: ' || count(*) || ' products' FROM products"
+step "what restoring just the products table would do (orders stay untouched)"
+run "$DRKIT" backup restore latest --table=products --dry-run
+run "$DRKIT" backup restore latest --table=products
+psql_shop -d shop -At -c "SELECT 'products: ' || count(*) || ', zero prices: ' || count(*) FILTER (WHERE price = 0) || ', orders: ' || (SELECT count(*) FROM orders) FROM products"
+run "$DRKIT" backup show latest
 echo
 echo "everything is in $DEMO (the repository is $DEMO/repo; the passphrase in $DEMO/passphrase)"
