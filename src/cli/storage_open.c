@@ -27,8 +27,7 @@ secret(struct app *app, const char *section, const char *key, const char *env, c
     if (path) {
         if (fs_read_file(path, &b, SECRET_MAX) != 0) {
             buf_release(&b);
-            return drk_err_wrap(DRK_ECONFIG, "cannot read %s of [repository \"%s\"]", key,
-                                section);
+            return drk_err_wrap(DRK_ECONFIG, "cannot read %s of [repository \"%s\"]", key, section);
         }
         buf_addch(&b, '\0');
         *out = buf_detach(&b, &len);

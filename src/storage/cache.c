@@ -181,7 +181,7 @@ cache_prune_dir(struct stor_cache *c, const char *dir, char *const *names, size_
     if (d) {
         while ((e = readdir(d)) != NULL) {
             const char *name = e->d_name;
-            if (name[0] == '.' || bsearch(&name, names, n, sizeof(*names), cmp_str))
+            if (name[0] == '.' || (n && bsearch(&name, names, n, sizeof(*names), cmp_str)))
                 continue;
             {
                 char *victim = xasprintf("%s/%s", path, name);

@@ -65,8 +65,7 @@ remote_curl_error(CURLcode c, const char *errbuf, const char *what)
     case CURLE_AGAIN:
         return drk_err_set(DRK_ETRANSIENT, "%s: %s", what, detail);
     case CURLE_PEER_FAILED_VERIFICATION:
-        drk_err_set(DRK_EAUTH, "%s: the server's identity could not be verified: %s", what,
-                    detail);
+        drk_err_set(DRK_EAUTH, "%s: the server's identity could not be verified: %s", what, detail);
         drk_err_hint("for SFTP check known-hosts (the server's host key); for HTTPS the "
                      "certificate (ca-file)");
         return DRK_EAUTH;

@@ -25,10 +25,10 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define MULTIPART_MIN  (16u << 20) /* objects above this go up in parts */
-#define PART_SIZE      (8u << 20)
-#define HANDLES_MAX    32
-#define XML_ERROR_MAX  (64 << 10)
+#define MULTIPART_MIN (16u << 20) /* objects above this go up in parts */
+#define PART_SIZE     (8u << 20)
+#define HANDLES_MAX   32
+#define XML_ERROR_MAX (64 << 10)
 
 struct s3 {
     char *bucket, *prefix; /* prefix: "" or "dir/sub/" */
@@ -95,8 +95,8 @@ object_url(const struct s3 *s, const char *key, const char *query)
     char *esc = remote_escape(full, true);
     char *url;
     if (s->path_style) /* the bucket itself without a trailing slash: signed as written */
-        url = xasprintf("%s/%s%s%s%s%s", s->base, s->bucket, key ? "/" : "", esc,
-                        query ? "?" : "", query ? query : "");
+        url = xasprintf("%s/%s%s%s%s%s", s->base, s->bucket, key ? "/" : "", esc, query ? "?" : "",
+                        query ? query : "");
     else {
         const char *host = strstr(s->base, "://") + 3;
         url = xasprintf("%.*s%s.%s/%s%s%s", (int)(host - s->base), s->base, s->bucket, host, esc,
@@ -129,7 +129,10 @@ xml_value(const char *xml, size_t len, const char *tag, const char **after)
         static const struct {
             const char *ent;
             char ch;
-        } ents[] = { { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' },
+        } ents[] = { { "&amp;", '&' },
+                     { "&lt;", '<' },
+                     { "&gt;", '>' },
+                     { "&quot;", '"' },
                      { "&apos;", '\'' } };
         bool done = false;
         for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]) && !done; i++) {
@@ -157,13 +160,15 @@ http_error(const struct s3 *s, long status, const struct buf *body, const char *
     int r;
 
     if (!strcmp(c, "SignatureDoesNotMatch")) {
-        r = drk_err_set(DRK_EAUTH, "%s: the server rejected the request signature "
-                                   "(SignatureDoesNotMatch): the secret access key is wrong",
+        r = drk_err_set(DRK_EAUTH,
+                        "%s: the server rejected the request signature "
+                        "(SignatureDoesNotMatch): the secret access key is wrong",
                         what);
         drk_err_hint("check secret-access-key-file (or $AWS_SECRET_ACCESS_KEY) of the repository");
     } else if (!strcmp(c, "InvalidAccessKeyId")) {
-        r = drk_err_set(DRK_EAUTH, "%s: the server does not know the access key id "
-                                   "(InvalidAccessKeyId)",
+        r = drk_err_set(DRK_EAUTH,
+                        "%s: the server does not know the access key id "
+                        "(InvalidAccessKeyId)",
                         what);
         drk_err_hint("check access-key-id-file (or $AWS_ACCESS_KEY_ID) of the repository");
     } else if (!strcmp(c, "NoSuchBucket")) {
@@ -208,11 +213,11 @@ struct req {
     bool has_body;
     const char *const *headers;
     /* response */
-    struct buf *out;   /* body (NULL: discarded; error bodies are kept anyway) */
+    struct buf *out; /* body (NULL: discarded; error bodies are kept anyway) */
     size_t out_max;
     long status;
     char etag[128];
-    uint64_t length;   /* Content-Length of a HEAD */
+    uint64_t length; /* Content-Length of a HEAD */
 };
 
 static size_t
@@ -308,9 +313,9 @@ request_once(struct s3 *s, struct req *q)
             curl_easy_setopt(c, CURLOPT_READDATA, &ms);
         }
         if (!strcmp(q->method, "PUT"))
-            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-                             (curl_off_t)(q->body_fd >= 0 && q->has_body ? q->body_size
-                                                                         : q->body_len));
+            curl_easy_setopt(
+                c, CURLOPT_INFILESIZE_LARGE,
+                (curl_off_t)(q->body_fd >= 0 && q->has_body ? q->body_size : q->body_len));
         else
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
     } else if (strcmp(q->method, "GET") != 0) {
@@ -339,16 +344,15 @@ request_once(struct s3 *s, struct req *q)
         else if (!strcmp(q->method, "HEAD"))
             q->length = cl > 0 ? (uint64_t)cl : 0;
         else if (q->status < 300 && q->out && cl >= 0 && (uint64_t)cl != q->out->len)
-            r = drk_err_set(DRK_ETRANSIENT, "%s: %zu bytes received of %lld", what,
-                            q->out->len, (long long)cl);
+            r = drk_err_set(DRK_ETRANSIENT, "%s: %zu bytes received of %lld", what, q->out->len,
+                            (long long)cl);
         else if (q->status < 300 && is_get && cl < 0 && q->out && q->out->len == 0)
             r = drk_err_set(DRK_ETRANSIENT, "%s: an empty answer without its length", what);
     }
     if (r == 0 && q->status >= 300)
         r = http_error(s, q->status, sink.out, what);
     else if (r == 0 && q->out && q->out_max && q->out->len > q->out_max)
-        r = drk_err_set(DRK_ETOOBIG, "%s: the object is larger than %zu bytes", what,
-                        q->out_max);
+        r = drk_err_set(DRK_ETOOBIG, "%s: the object is larger than %zu bytes", what, q->out_max);
 out:
     if (r && q->out)
         buf_reset(q->out);
@@ -464,12 +468,14 @@ s3_get_range(void *be, const char *key, uint64_t off, size_t len, void *dst)
     if (r == 0 && q.status == 206 && b.len == len)
         memcpy(dst, b.data, len);
     else if (r == 0 && q.status == 206 && b.len < len)
-        r = drk_err_set(DRK_ECORRUPT, "%s: %zu bytes at %llu asked, %zu returned (object too "
-                                      "short)",
+        r = drk_err_set(DRK_ECORRUPT,
+                        "%s: %zu bytes at %llu asked, %zu returned (object too "
+                        "short)",
                         key, len, (unsigned long long)off, b.len);
     else if (r == 0) /* 200: the whole object, or something that is not our range */
-        r = drk_err_set(DRK_ETRANSIENT, "%s: asked for %zu bytes at %llu, got status %ld with "
-                                        "%zu bytes",
+        r = drk_err_set(DRK_ETRANSIENT,
+                        "%s: asked for %zu bytes at %llu, got status %ld with "
+                        "%zu bytes",
                         key, len, (unsigned long long)off, q.status, b.len);
     else if (r == DRK_ETOOBIG) /* more than the range: a confused connection, or a server
                                   that ignores Range; retried like any transient failure */
@@ -639,8 +645,7 @@ put_part_once(void *arg)
     q.has_body = true;
     r = request(p->s, &q);
     if (r == 0 && !q.etag[0])
-        r = drk_err_set(DRK_ETRANSIENT, "part %d of %s: the answer has no ETag", p->number,
-                        p->key);
+        r = drk_err_set(DRK_ETRANSIENT, "part %d of %s: the answer has no ETag", p->number, p->key);
     if (r == 0)
         snprintf(p->etag, sizeof(p->etag), "%s", q.etag);
     return r;
@@ -665,8 +670,8 @@ multipart(struct s3 *s, int fd, uint64_t size, const char *key)
         goto out;
     upload_id = xml_value((const char *)out.data, out.len, "UploadId", NULL);
     if (!upload_id) {
-        r = drk_err_set(DRK_EIO, "%s/%s: the server started no multipart upload",
-                        s->url_for_msgs, key);
+        r = drk_err_set(DRK_EIO, "%s/%s: the server started no multipart upload", s->url_for_msgs,
+                        key);
         goto out;
     }
     buf_addf(&xml, "<CompleteMultipartUpload>");

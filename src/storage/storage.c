@@ -214,7 +214,8 @@ stor_list(struct stor *s, const char *dir, stor_list_cb cb, void *arg)
     /* a complete listing of index/ or snapshots/ tells which cached copies are gone */
     r = s->ops->list(s->be, dir, tap, &t);
     if (r == 0) {
-        qsort(t.names.v, t.names.n, sizeof(*t.names.v), cmp_name);
+        if (t.names.n > 1) /* names.v is NULL when empty, which qsort must not get */
+            qsort(t.names.v, t.names.n, sizeof(*t.names.v), cmp_name);
         cache_prune_dir(s->cache, dir, t.names.v, t.names.n);
     }
     for (size_t i = 0; i < t.names.n; i++)

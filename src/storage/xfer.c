@@ -420,8 +420,11 @@ req_error(struct xfer *x, struct conn *k, CURLcode rc, const char *what)
         } else {
             drk_err_set(DRK_EAUTH, "%s: login refused for user '%s': %s", what,
                         x->user ? x->user : "", detail);
-            drk_err_hint("check identity-file (its public key must be in the user's "
-                         "authorized_keys on the server) or the login password");
+            if (!x->user)
+                drk_err_hint("the URL names no user: sftp://USER@host/path");
+            else
+                drk_err_hint("check identity-file (its public key must be in the user's "
+                             "authorized_keys on the server) or the login password");
         }
         return DRK_EAUTH;
     case CURLE_REMOTE_FILE_NOT_FOUND:
