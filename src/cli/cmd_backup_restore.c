@@ -289,6 +289,11 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
         r = cli_usage_error(restore_usage, "give --database-only or --table, not both");
         goto out;
     }
+    if (rc.force && !rc.database_only) {
+        r = cli_usage_error(restore_usage, "--force goes with --database-only (it replaces a "
+                                           "live database)");
+        goto out;
+    }
     if ((rc.dry_run || rc.no_delete) && !rc.tables.n) {
         r = cli_usage_error(restore_usage, "--dry-run and --no-delete go with --table");
         goto out;
@@ -323,7 +328,7 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
         goto out;
     if ((r = load_and_resolve(app, &list, argv[first], &s)) != 0)
         goto out;
-    do_db = !rc.files_only && s->has_db && (want_db || db_target || rc.force);
+    do_db = !rc.files_only && s->has_db && (want_db || db_target);
     do_files = !want_db && s->has_files && (target || rc.delta || !do_db);
     if (want_db && !s->has_db) {
         r = cli_usage_error(restore_usage, "snapshot '%s' has no database component", s->name);

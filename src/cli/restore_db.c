@@ -253,6 +253,17 @@ restore_db(struct app *app, const struct snapshot *s, const struct restore_db_op
     r = o->target ? app_db_target(app, o->target, &server) : app_db_source(app, &server, &adb);
     if (r || (r = repo_load_index(app->repo)) != 0)
         goto out;
+    if (o->target) { /* never fall back to the source's name: that may be the live database */
+        char *dbname = pgconn_explicit_dbname(&server);
+        if (!dbname) {
+            r = drk_err_set(DRK_ECONFIG,
+                            "[target \"%s\"] conninfo names no dbname: say which "
+                            "database restores into it may replace",
+                            o->target);
+            goto out;
+        }
+        free(dbname);
+    }
     json_object_set_new(out, "safety_snapshot", json_null());
     n = o->database ? (names[0] = o->database, 1) : snapdb_names(s, names, 64);
     if (o->ntables || o->target) {

@@ -100,7 +100,9 @@ app_stor_open(struct app *app, const char *section, const char *location, struct
         goto out;
     p.access_key_id = key_id;
     p.secret_access_key = secret_key;
-    p.session_token = getenv("AWS_SESSION_TOKEN");
+    /* a session token belongs to the key pair of the environment, not to the files' */
+    if (!section || !conf_get(app->conf, "repository", section, "access-key-id-file"))
+        p.session_token = getenv("AWS_SESSION_TOKEN");
     p.login_password = login;
     r = stor_open_params(out, location, &p);
 out:

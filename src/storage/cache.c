@@ -15,17 +15,15 @@
 
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/vec.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
-
-#define VERIFIED_MAX 4096
 
 struct stor_cache {
     char *dir;
     pthread_mutex_t mu;
     /* packs hashed once in this process: a big pack is not hashed on every range read */
-    char *verified[VERIFIED_MAX];
-    size_t nverified;
+    VEC(char *) verified;
 };
 
 static bool
@@ -119,16 +117,15 @@ verified_once(struct stor_cache *c, const char *key, const char *path)
     struct buf b = BUF_INIT;
     bool ok = false;
     pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->nverified && !ok; i++)
-        ok = !strcmp(c->verified[i], key);
+    for (size_t i = 0; i < c->verified.n && !ok; i++)
+        ok = !strcmp(c->verified.v[i], key);
     pthread_mutex_unlock(&c->mu);
     if (ok)
         return true;
     if (fs_read_file(path, &b, (size_t)1 << 30) == 0 && sha256_matches(b.data, b.len, key)) {
         ok = true;
         pthread_mutex_lock(&c->mu);
-        if (c->nverified < VERIFIED_MAX)
-            c->verified[c->nverified++] = xstrdup(key);
+        vec_push(&c->verified, xstrdup(key));
         pthread_mutex_unlock(&c->mu);
     } else {
         unlink(path);
@@ -213,8 +210,9 @@ cache_close(struct stor_cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->nverified; i++)
-        free(c->verified[i]);
+    for (size_t i = 0; i < c->verified.n; i++)
+        free(c->verified.v[i]);
+    vec_free(&c->verified);
     pthread_mutex_destroy(&c->mu);
     free(c->dir);
     free(c);

@@ -63,6 +63,7 @@ remote_curl_error(CURLcode c, const char *errbuf, const char *what)
     case CURLE_HTTP2_STREAM:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_AGAIN:
+    case CURLE_SEND_FAIL_REWIND:
         return drk_err_set(DRK_ETRANSIENT, "%s: %s", what, detail);
     case CURLE_PEER_FAILED_VERIFICATION:
         drk_err_set(DRK_EAUTH, "%s: the server's identity could not be verified: %s", what, detail);

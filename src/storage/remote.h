@@ -43,7 +43,8 @@ size_t remote_sink_write(char *data, size_t size, size_t n, void *arg);
 /* curl read callback over a file descriptor (pread from 0). */
 struct remote_fd_source {
     int fd;
-    uint64_t off, size;
+    uint64_t off, size; /* next offset, end offset */
+    uint64_t start;     /* where the body begins (for rewinds) */
 };
 size_t remote_fd_read(char *data, size_t size, size_t n, void *arg);
 

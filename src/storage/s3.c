@@ -240,8 +240,8 @@ header_cb(char *data, size_t size, size_t n, void *arg)
 }
 
 struct mem_source {
-    const char *p;
-    size_t left;
+    const char *p, *start;
+    size_t left, len;
 };
 
 static size_t
@@ -255,6 +255,28 @@ mem_read(char *data, size_t size, size_t n, void *arg)
     m->p += want;
     m->left -= want;
     return want;
+}
+
+/* curl rewinds a body to send it again (a reused connection that turned out dead) */
+static int
+mem_seek(void *arg, curl_off_t off, int origin)
+{
+    struct mem_source *m = arg;
+    if (origin != SEEK_SET || off < 0 || (size_t)off > m->len)
+        return CURL_SEEKFUNC_FAIL;
+    m->p = m->start + off;
+    m->left = m->len - (size_t)off;
+    return CURL_SEEKFUNC_OK;
+}
+
+static int
+fd_seek(void *arg, curl_off_t off, int origin)
+{
+    struct remote_fd_source *f = arg;
+    if (origin != SEEK_SET || off < 0 || (uint64_t)off > f->size - f->start)
+        return CURL_SEEKFUNC_FAIL;
+    f->off = f->start + (uint64_t)off;
+    return CURL_SEEKFUNC_OK;
 }
 
 static int
@@ -302,15 +324,19 @@ request_once(struct s3 *s, struct req *q)
             curl_easy_setopt(c, CURLOPT_POST, 1L);
         if (q->body_fd >= 0 && q->has_body) {
             fs.fd = q->body_fd;
-            fs.off = q->body_off;
+            fs.off = fs.start = q->body_off;
             fs.size = q->body_off + q->body_size;
             curl_easy_setopt(c, CURLOPT_READFUNCTION, remote_fd_read);
             curl_easy_setopt(c, CURLOPT_READDATA, &fs);
+            curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, fd_seek);
+            curl_easy_setopt(c, CURLOPT_SEEKDATA, &fs);
         } else {
-            ms.p = q->body;
-            ms.left = q->body_len;
+            ms.p = ms.start = q->body;
+            ms.left = ms.len = q->body_len;
             curl_easy_setopt(c, CURLOPT_READFUNCTION, mem_read);
             curl_easy_setopt(c, CURLOPT_READDATA, &ms);
+            curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, mem_seek);
+            curl_easy_setopt(c, CURLOPT_SEEKDATA, &ms);
         }
         if (!strcmp(q->method, "PUT"))
             curl_easy_setopt(
@@ -356,6 +382,7 @@ request_once(struct s3 *s, struct req *q)
 out:
     if (r && q->out)
         buf_reset(q->out);
+    curl_easy_reset(c); /* drop the pointers into this frame before the handle is pooled */
     curl_slist_free_all(hdrs);
     handle_put(s, c);
     buf_release(&errbody);
@@ -465,6 +492,9 @@ s3_get_range(void *be, const char *key, uint64_t off, size_t len, void *dst)
     q.out = &b;
     q.out_max = len + 1;
     r = request(be, &q);
+    if (r && q.status == 416)
+        r = drk_err_set(DRK_ECORRUPT, "%s: %zu bytes at %llu asked: the object is shorter", key,
+                        len, (unsigned long long)off);
     if (r == 0 && q.status == 206 && b.len == len)
         memcpy(dst, b.data, len);
     else if (r == 0 && q.status == 206 && b.len < len)
@@ -584,8 +614,12 @@ s3_list(void *be, const char *dir, stor_list_cb cb, void *arg)
         truncated = xml_value((const char *)page.data, page.len, "IsTruncated", NULL);
         free(token);
         token = NULL;
-        if (r == 0 && truncated && !strcmp(truncated, "true"))
+        if (r == 0 && truncated && !strcmp(truncated, "true")) {
             token = xml_value((const char *)page.data, page.len, "NextContinuationToken", NULL);
+            if (!token) /* a partial listing must never pass for a whole one (prune, check) */
+                r = drk_err_set(DRK_EIO, "listing %s/%s: truncated without a continuation token",
+                                s->url_for_msgs, dir);
+        }
         free(truncated);
         if (!token)
             break;

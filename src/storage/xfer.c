@@ -1336,7 +1336,7 @@ attempt_upload(void *arg)
     struct op *o = arg;
     struct xfer *x = o->x;
     struct mem_source mem = { o->data, o->len, 0 };
-    struct remote_fd_source fds = { o->fd, 0, o->fd_size };
+    struct remote_fd_source fds = { o->fd, 0, o->fd_size, 0 };
     char *url = NULL, *ptmp = NULL, *pkey = NULL;
     const char *tmp = o->tmp;
     struct curl_slist *post = NULL;

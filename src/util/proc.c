@@ -116,9 +116,14 @@ proc_finish(struct proc *p)
 void
 proc_kill(struct proc *p)
 {
+    /* the caller's error (why the child is being killed) is the one to report, not the
+     * child's death by our signal */
+    struct drk_error cause;
+    drk_err_save(&cause);
     if (p->pid > 0)
         kill(p->pid, SIGTERM);
     proc_finish(p);
+    drk_err_restore(&cause);
 }
 
 void

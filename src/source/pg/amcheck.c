@@ -102,7 +102,7 @@ pgamcheck_run(const struct pgamcheck_opts *o, struct pgamcheck_result *res)
 
     memset(res, 0, sizeof(*res));
     res->status = -1;
-    if ((r = pgconn_conninfo(o->target, o->db, &ci)) != 0) {
+    if ((r = pgconn_conninfo_child(o->target, o->db, &ci)) != 0) {
         free(prog);
         return r;
     }

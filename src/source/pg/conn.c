@@ -50,6 +50,9 @@ pgconn_target_init(struct pgconn_target *t, const char *conninfo, const char *pa
         pgconn_target_release(t);
         return r;
     }
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (!strcmp(o->keyword, "password") && o->val && *o->val)
+            t->env_password = xasprintf("PGPASSWORD=%s", o->val);
     PQconninfoFree(opts);
     if (passfile && *passfile) {
         t->passfile = xstrdup(passfile);
@@ -66,6 +69,10 @@ pgconn_target_release(struct pgconn_target *t)
     free(t->passfile);
     free(t->bindir);
     free(t->env_passfile);
+    if (t->env_password) {
+        explicit_bzero(t->env_password, strlen(t->env_password));
+        free(t->env_password);
+    }
     memset(t, 0, sizeof(*t));
 }
 
@@ -81,8 +88,23 @@ add_kv(struct buf *b, const char *k, const char *v)
     buf_addch(b, '\'');
 }
 
+static int build_conninfo(const struct pgconn_target *t, const char *db, bool with_password,
+                          char **out);
+
 int
 pgconn_conninfo(const struct pgconn_target *t, const char *db, char **out)
+{
+    return build_conninfo(t, db, true, out);
+}
+
+int
+pgconn_conninfo_child(const struct pgconn_target *t, const char *db, char **out)
+{
+    return build_conninfo(t, db, false, out);
+}
+
+static int
+build_conninfo(const struct pgconn_target *t, const char *db, bool with_password, char **out)
 {
     PQconninfoOption *opts, *o;
     struct buf b = BUF_INIT;
@@ -98,6 +120,8 @@ pgconn_conninfo(const struct pgconn_target *t, const char *db, char **out)
         if (!strcmp(o->keyword, "dbname") && db)
             continue;
         if (!strcmp(o->keyword, "passfile") && t->passfile)
+            continue;
+        if (!strcmp(o->keyword, "password") && !with_password)
             continue;
         if (o->val && *o->val)
             add_kv(&b, o->keyword, o->val);
@@ -226,9 +250,13 @@ pgconn_program(const struct pgconn_target *t, const char *name)
 const char *const *
 pgconn_child_env(const struct pgconn_target *t)
 {
-    static _Thread_local const char *env[2];
-    env[0] = t->env_passfile;
-    env[1] = NULL;
+    static _Thread_local const char *env[3];
+    size_t n = 0;
+    if (t->env_passfile)
+        env[n++] = t->env_passfile;
+    if (t->env_password)
+        env[n++] = t->env_password;
+    env[n] = NULL;
     return env;
 }
 

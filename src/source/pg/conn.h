@@ -17,6 +17,7 @@ struct pgconn_target {
     char *passfile;     /* or NULL */
     char *bindir;       /* directory of the client programs */
     char *env_passfile; /* "PGPASSFILE=..." for children, or NULL */
+    char *env_password; /* "PGPASSWORD=..." when the conninfo holds a password, or NULL */
 };
 
 /* bindir NULL: the newest /usr/lib/postgresql/N/bin, else the PATH. */
@@ -25,6 +26,9 @@ int pgconn_target_init(struct pgconn_target *t, const char *conninfo, const char
 void pgconn_target_release(struct pgconn_target *t);
 /* A keyword=value conninfo for database db (NULL: the configured one). Caller frees. */
 int pgconn_conninfo(const struct pgconn_target *t, const char *db, char **out);
+/* The same for a client program's command line: without the password, which goes to the
+ * child through its environment (pgconn_child_env) instead of the process list. */
+int pgconn_conninfo_child(const struct pgconn_target *t, const char *db, char **out);
 /* The database the conninfo names ("postgres" if none). Caller frees. */
 char *pgconn_dbname(const struct pgconn_target *t);
 /* The dbname the conninfo itself gives, or NULL. Caller frees. */

@@ -139,6 +139,7 @@ ddl_table_entries(const struct ddl *d, const char *schema, const char *table,
     char *on = xasprintf(" ON %s ", qualified), *on_only = xasprintf(" ON ONLY %s ", qualified);
     char *owned = xasprintf(" OWNED BY %s.", qualified);
     char *refs = xasprintf("REFERENCES %s(", qualified);
+    char *identity = xasprintf("ALTER TABLE %s ALTER COLUMN ", qualified);
     char *tbl_word = xasprintf("TABLE %s", table), *col_word = xasprintf("COLUMN %s.", table);
     char *seqs[64];
     size_t nseq = 0, n = 0;
@@ -148,6 +149,10 @@ ddl_table_entries(const struct ddl *d, const char *schema, const char *table,
         const struct ddl_entry *e = &d->v[i];
         if (!strcmp(e->type, "SEQUENCE OWNED BY") && !strcmp(e->schema, schema) &&
             has(e->sql, owned))
+            seqs[nseq++] = e->name;
+        /* identity columns: pg_dump writes them as a SEQUENCE entry altering the table */
+        else if (!strcmp(e->type, "SEQUENCE") && !strcmp(e->schema, schema) &&
+                 has(e->sql, identity))
             seqs[nseq++] = e->name;
     }
     for (size_t i = 0; i < d->n && n < max; i++) {
@@ -184,6 +189,7 @@ ddl_table_entries(const struct ddl *d, const char *schema, const char *table,
     free(on_only);
     free(owned);
     free(refs);
+    free(identity);
     free(tbl_word);
     free(col_word);
     return n;

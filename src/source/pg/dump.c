@@ -102,7 +102,7 @@ run_pg_dump(struct dumper *d, const char *db, const char *snapshot, const char *
     const char *argv[12];
     int n = 0, r;
 
-    if ((r = pgconn_conninfo(d->o->target, db, &ci)) != 0) {
+    if ((r = pgconn_conninfo_child(d->o->target, db, &ci)) != 0) {
         free(prog);
         return r;
     }
@@ -379,7 +379,7 @@ dump_globals(struct dumper *d, struct blob_list *ids, uint64_t *size)
     const char *argv[9];
     int r;
 
-    if ((r = pgconn_conninfo(d->o->target, db, &ci)) != 0)
+    if ((r = pgconn_conninfo_child(d->o->target, db, &ci)) != 0)
         goto out;
     argv[0] = prog;
     argv[1] = "--globals-only";

@@ -54,7 +54,11 @@ run_psql(struct repo *repo, struct blob_codec *c, const struct pgconn_target *t,
     struct fd_sink sink;
     int n = 0, r, rf;
 
-    if ((r = pgconn_conninfo(t, db, &ci)) != 0) {
+    if (!node && !text) { /* a section this snapshot does not have (older snapshots) */
+        free(prog);
+        return 0;
+    }
+    if ((r = pgconn_conninfo_child(t, db, &ci)) != 0) {
         free(prog);
         return r;
     }
@@ -159,6 +163,23 @@ apply_globals(struct repo *repo, struct blob_codec *c, const struct pgconn_targe
     buf_addch(&script, '\0');
     maint = pgconn_dbname(t);
     r = run_psql(repo, c, t, PQdb(admin), NULL, (const char *)script.data, false, &errors);
+    if (r == 0 && res->roles_created.n) { /* report only the roles that now exist */
+        PGresult *now = NULL;
+        size_t kept = 0;
+        if (pgconn_query(admin, "SELECT rolname FROM pg_roles", &now) == 0) {
+            for (size_t i = 0; i < res->roles_created.n; i++) {
+                bool there = false;
+                for (int k = 0; k < PQntuples(now) && !there; k++)
+                    there = !strcmp(PQgetvalue(now, k, 0), res->roles_created.v[i]);
+                if (there)
+                    res->roles_created.v[kept++] = res->roles_created.v[i];
+                else
+                    free(res->roles_created.v[i]);
+            }
+            res->roles_created.n = kept;
+            PQclear(now);
+        }
+    }
     if (r == 0 && errors.len) {
         buf_addch(&errors, '\0');
         for (char *line = (char *)errors.data; *line;) {
@@ -368,30 +389,45 @@ create_database(PGconn *admin, const char *name, const json_t *meta)
     return r;
 }
 
+/* name + suffix within PostgreSQL's 63 bytes, name cut on a UTF-8 character boundary */
+static void
+derived_name(char *out, size_t n, const char *name, const char *suffix)
+{
+    size_t keep = strlen(name), room = 63 - strlen(suffix);
+    if (keep > room) {
+        keep = room;
+        while (keep > 0 && ((unsigned char)name[keep] & 0xC0) == 0x80)
+            keep--;
+    }
+    snprintf(out, n, "%.*s%s", (int)keep, name, suffix);
+}
+
 /* Swap the finished database in: the old one is renamed aside (after its sessions are
- * ended), the new one takes its name, the old one is dropped. */
+ * ended), the new one takes its name, the old one is dropped. If the new one cannot take
+ * the name, the old one is put back; if even that fails, the error says where it is. A
+ * failure to drop the old one once the new one is in place is only a warning. */
 static int
-swap_in(PGconn *admin, const char *tmp, const char *dest, bool exists)
+swap_in(PGconn *admin, const char *tmp, const char *dest, bool exists,
+        struct pgrestore_db_result *res)
 {
     char *qt = pgconn_quote_ident(admin, tmp), *qd = pgconn_quote_ident(admin, dest);
-    char old[128], *qo, *sql;
+    char old[128], suffix[48], *qo, *sql;
     const char *params[1] = { dest };
-    PGresult *res;
+    PGresult *q;
     int r = 0;
 
-    snprintf(old, sizeof(old), "%.40s__drkit_replaced", dest);
+    snprintf(suffix, sizeof(suffix), "__drkit_old_%ld", (long)getpid());
+    derived_name(old, sizeof(old), dest, suffix);
     qo = pgconn_quote_ident(admin, old);
     if (exists) {
-        if ((r = drop_database(admin, old)) != 0)
-            goto out;
         sql = xasprintf("ALTER DATABASE %s RENAME TO %s", qd, qo);
         /* sessions may reconnect between the terminate and the rename: a few tries */
         for (int attempt = 0; attempt < 10; attempt++) {
             if (pgconn_queryp(admin,
                               "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                               "WHERE datname = $1 AND pid <> pg_backend_pid()",
-                              1, params, &res) == 0)
-                PQclear(res);
+                              1, params, &q) == 0)
+                PQclear(q);
             if ((r = pgconn_exec(admin, sql)) == 0 || !strstr(drk_err_msg(), "other users"))
                 break;
             usleep(200000);
@@ -405,18 +441,54 @@ swap_in(PGconn *admin, const char *tmp, const char *dest, bool exists)
     free(sql);
     if (r) {
         if (exists) { /* put the old one back */
+            struct drk_error cause;
             char *back = xasprintf("ALTER DATABASE %s RENAME TO %s", qo, qd);
-            pgconn_exec(admin, back);
+            drk_err_save(&cause);
+            if (pgconn_exec(admin, back) != 0) {
+                drk_err_restore(&cause);
+                drk_err_wrap(r, "the previous database is now named '%s' (rename it back)", old);
+            } else {
+                drk_err_restore(&cause);
+            }
             free(back);
         }
         goto out;
     }
-    if (exists)
-        r = drop_database(admin, old);
+    if (exists && drop_database(admin, old) != 0)
+        vec_push(&res->warnings, xasprintf("the replaced database is left as '%s' (drop it when "
+                                           "you no longer need it): %s",
+                                           old, drk_err_msg()));
 out:
     free(qt);
     free(qd);
     free(qo);
+    return r;
+}
+
+/* One restore into a destination at a time (a session-level advisory lock held on the
+ * admin connection until it closes); then temporary databases of interrupted restores into
+ * it are dropped. */
+static int
+lock_destination(PGconn *admin, const char *dest, const char *prefix)
+{
+    char *key = xasprintf("drkit restore %s", dest);
+    const char *params[1] = { key };
+    PGresult *res = NULL;
+    int r = pgconn_queryp(admin, "SELECT pg_try_advisory_lock(hashtext($1))", 1, params, &res);
+    if (r == 0 && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+        r = drk_err_set(DRK_ELOCKED, "another drkit restore into database '%s' is running", dest);
+    if (res)
+        PQclear(res);
+    free(key);
+    if (r)
+        return r;
+    params[0] = prefix;
+    if ((r = pgconn_queryp(admin, "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+                           1, params, &res)) != 0)
+        return r;
+    for (int i = 0; i < PQntuples(res) && r == 0; i++)
+        r = drop_database(admin, PQgetvalue(res, i, 0));
+    PQclear(res);
     return r;
 }
 
@@ -440,7 +512,7 @@ pgrestore_database(struct repo *repo, const struct snapshot *s, const struct pgr
     struct blob_codec codec;
     struct snapdb sdb;
     PGconn *admin = NULL;
-    char tmp[128];
+    char tmp[128], prefix[128];
     const char *dest;
     bool exists = false, created = false;
     int r;
@@ -451,7 +523,13 @@ pgrestore_database(struct repo *repo, const struct snapshot *s, const struct pgr
     dest = o->dest_db ? o->dest_db : sdb.name;
     snprintf(res->source_db, sizeof(res->source_db), "%s", sdb.name);
     snprintf(res->dest_db, sizeof(res->dest_db), "%s", dest);
-    snprintf(tmp, sizeof(tmp), "%.40s__drkit_restore", dest);
+    {
+        /* <dest>__drkit_restore_<pid>; prefix: the same without the pid (leftovers) */
+        char suffix[48];
+        snprintf(suffix, sizeof(suffix), "__drkit_restore_%ld", (long)getpid());
+        derived_name(tmp, sizeof(tmp), dest, suffix);
+        snprintf(prefix, sizeof(prefix), "%.*s", (int)(strrchr(tmp, '_') + 1 - tmp), tmp);
+    }
     atomic_store(&prog->tables_total, json_array_size(json_object_get(sdb.meta, "tables")));
     atomic_store(&prog->bytes_total, sdb.bytes_total);
 
@@ -463,8 +541,7 @@ pgrestore_database(struct repo *repo, const struct snapshot *s, const struct pgr
         r = drk_err_set(DRK_EEXIST, "database '%s' exists", dest);
         goto out;
     }
-    /* a temporary database left by an interrupted restore is ours to remove */
-    if ((r = drop_database(admin, tmp)) != 0)
+    if ((r = lock_destination(admin, dest, prefix)) != 0)
         goto out;
     if ((r = apply_globals(repo, &codec, o->server, admin, snapdb_root_file(&sdb, "globals.sql"),
                            res)) != 0)
@@ -489,7 +566,7 @@ pgrestore_database(struct repo *repo, const struct snapshot *s, const struct pgr
                       NULL)) != 0)
         goto out;
     atomic_store(&prog->step, 3);
-    if ((r = swap_in(admin, tmp, dest, exists)) != 0)
+    if ((r = swap_in(admin, tmp, dest, exists, res)) != 0)
         goto out;
     created = false;
     res->replaced = exists;

@@ -67,6 +67,9 @@ pgrestore_resolve_tables(const struct snapshot *s, const char *source_db, const 
                             names[k], names[k]);
         else
             v[k] = xasprintf("%s.%s", hit_schema, hit_name);
+        for (size_t m = 0; r == 0 && m < k; m++)
+            if (!strcmp(v[m], v[k]))
+                r = drk_err_set(DRK_EUSAGE, "table %s is named twice", v[k]);
     }
     if (r) {
         for (size_t k = 0; k < n; k++)
@@ -237,17 +240,9 @@ delete_rows(PGconn *c, struct job *j, bool dry_run)
              j->qualified, j->temp);
     pk_match(&sql, j, "t", "x");
     buf_addf(&sql, ")");
-    for (int i = 0; i < PQntuples(fks); i++) {
-        struct buf tcols = BUF_INIT;
-        char *cols = xstrdup(PQgetvalue(fks, i, 2)), *save = NULL;
-        for (char *p = strtok_r(cols, ",", &save); p; p = strtok_r(NULL, ",", &save))
-            buf_addf(&tcols, "%st.%s", tcols.len ? ", " : "", p);
-        buf_addch(&tcols, '\0');
+    for (int i = 0; i < PQntuples(fks); i++)
         buf_addf(&sql, " AND NOT EXISTS (SELECT 1 FROM %s f WHERE (%s) = (%s))",
-                 PQgetvalue(fks, i, 0), PQgetvalue(fks, i, 1), (const char *)tcols.data);
-        buf_release(&tcols);
-        free(cols);
-    }
+                 PQgetvalue(fks, i, 0), PQgetvalue(fks, i, 1), PQgetvalue(fks, i, 2));
     buf_addf(&sql, " RETURNING 1) SELECT count(*) FROM d");
     buf_addch(&sql, '\0');
     PQclear(fks);
@@ -276,21 +271,22 @@ update_rows(PGconn *c, struct job *j)
 {
     struct buf sql = BUF_INIT, set_l = BUF_INIT, set_r = BUF_INIT, cmp_l = BUF_INIT,
                cmp_r = BUF_INIT;
-    char *cols = xstrdup(j->cols), *save = NULL;
+    json_t *col;
+    size_t k;
     int r = 0;
 
-    for (char *p = strtok_r(cols, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-        while (*p == ' ')
-            p++;
-        if (is_pk(j, p))
-            continue;
-        buf_addf(&set_l, "%s%s", set_l.len ? ", " : "", p);
-        buf_addf(&set_r, "%sx.%s", set_r.len ? ", " : "", p);
-        /* as text: json and other types without an equality operator compare too */
-        buf_addf(&cmp_l, "%st.%s::text", cmp_l.len ? ", " : "", p);
-        buf_addf(&cmp_r, "%sx.%s::text", cmp_r.len ? ", " : "", p);
+    json_array_foreach(json_object_get(j->meta, "columns"), k, col)
+    {
+        char *p = pgconn_quote_ident(c, json_string_value(col));
+        if (!is_pk(j, p)) {
+            buf_addf(&set_l, "%s%s", set_l.len ? ", " : "", p);
+            buf_addf(&set_r, "%sx.%s", set_r.len ? ", " : "", p);
+            /* as text: json and other types without an equality operator compare too */
+            buf_addf(&cmp_l, "%st.%s::text", cmp_l.len ? ", " : "", p);
+            buf_addf(&cmp_r, "%sx.%s::text", cmp_r.len ? ", " : "", p);
+        }
+        free(p);
     }
-    free(cols);
     if (set_l.len) {
         buf_addch(&set_l, '\0');
         buf_addch(&set_r, '\0');
@@ -336,7 +332,7 @@ static int
 advance_sequences(PGconn *c, struct job *j)
 {
     const char *params[1] = { j->oid };
-    PGresult *res;
+    PGresult *res = NULL;
     int r = pgconn_queryp(c,
                           "SELECT s.oid::regclass::text, quote_ident(a.attname) FROM pg_depend d "
                           "JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
@@ -347,13 +343,14 @@ advance_sequences(PGconn *c, struct job *j)
     for (int i = 0; r == 0 && i < PQntuples(res); i++) {
         char *lit = PQescapeLiteral(c, PQgetvalue(res, i, 0), strlen(PQgetvalue(res, i, 0)));
         char *sql = xasprintf("SELECT setval(%s, m) FROM (SELECT max(%s)::bigint m FROM %s) q, "
-                              "%s s WHERE m IS NOT NULL AND m > s.last_value",
+                              "%s s WHERE m IS NOT NULL AND (m > s.last_value OR "
+                              "(m = s.last_value AND NOT s.is_called))",
                               lit, PQgetvalue(res, i, 1), j->qualified, PQgetvalue(res, i, 0));
         r = pgconn_exec(c, sql);
         PQfreemem(lit);
         free(sql);
     }
-    if (r == 0)
+    if (res)
         PQclear(res);
     return r;
 }
@@ -518,7 +515,7 @@ pgrestore_tables(struct repo *repo, const struct snapshot *s, const struct pgres
     in_tx = true;
     /* tables the destination lacks: their definitions from the backup first */
     for (i = 0; i < o->ntables; i++) {
-        const struct ddl_entry *ents[256];
+        const struct ddl_entry **ents;
         size_t n;
         if (*jobs[i].oid)
             continue;
@@ -530,9 +527,12 @@ pgrestore_tables(struct repo *repo, const struct snapshot *s, const struct pgres
             if ((r = pgconn_exec(c, pre.preamble)) != 0)
                 goto out;
         }
+        ents = xcalloc(pre.n + 1, sizeof(*ents));
         n = ddl_table_entries(&pre, jobs[i].schema, jobs[i].name, jobs[i].dump_name, false, ents,
-                              256);
-        if ((r = apply_entries(c, ents, n, false, res)) != 0)
+                              pre.n);
+        r = apply_entries(c, ents, n, false, res);
+        free(ents);
+        if (r)
             goto out;
         jobs[i].res->created = true;
         free(jobs[i].oid);
@@ -590,16 +590,20 @@ pgrestore_tables(struct repo *repo, const struct snapshot *s, const struct pgres
         goto out;
     /* the created tables' indexes, constraints, triggers; foreign keys into them too */
     for (i = 0; i < o->ntables; i++) {
-        const struct ddl_entry *ents[256];
+        const struct ddl_entry **ents;
         size_t n;
         if (!jobs[i].res->created)
             continue;
+        ents = xcalloc(post.n + 1, sizeof(*ents));
         n = ddl_table_entries(&post, jobs[i].schema, jobs[i].name, jobs[i].dump_name, true, ents,
-                              256);
-        if ((r = apply_entries(c, ents, n, true, res)) != 0)
+                              post.n);
+        r = apply_entries(c, ents, n, true, res);
+        free(ents);
+        if (r)
             goto out;
     }
-    for (i = 0; i < o->ntables; i++)
+    /* setval is not transactional: a dry run must not touch sequences */
+    for (i = 0; i < o->ntables && !o->dry_run; i++)
         if ((r = advance_sequences(c, &jobs[i])) != 0)
             goto out;
     r = pgconn_exec(c, o->dry_run ? "ROLLBACK" : "COMMIT");
