@@ -159,7 +159,8 @@ kill_copy() {
     local what=$1 n=$2 dir base pid rc=0
     dir=$O/data
     [ "$what" = packs ] || dir=$O/maps
-    files_in() { { find "$dir" -type f 2>/dev/null || true; } | wc -l; }
+    # only complete files: a dot-named one is a temporary file not yet renamed into place
+    files_in() { { find "$dir" -type f ! -name '.*' 2>/dev/null || true; } | wc -l; }
     base=$(files_in)
     "$DRKIT" --repo "$S" backup copy "$big" --to=offsite >"$T/kc.out" 2>&1 &
     pid=$!
