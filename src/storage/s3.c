@@ -573,9 +573,15 @@ s3_list(void *be, const char *dir, stor_list_cb cb, void *arg)
         struct req q;
         const char *p, *end;
         char *truncated;
-        /* parameters in sorted order: curl signs the query as written */
-        query = xasprintf("%s%s%slist-type=2&prefix=%s", etoken ? "continuation-token=" : "",
-                          etoken ? etoken : "", etoken ? "&" : "", eprefix);
+        /* parameters in sorted order: curl signs the query as written. $DRKIT_S3_LIST_PAGE
+         * asks for smaller pages (servers give at most 1000 keys a page anyway). */
+        const char *page_env = getenv("DRKIT_S3_LIST_PAGE");
+        long per_page = page_env ? strtol(page_env, NULL, 10) : 0;
+        char max_keys[32] = "";
+        if (per_page > 0 && per_page < 1000)
+            snprintf(max_keys, sizeof(max_keys), "&max-keys=%ld", per_page);
+        query = xasprintf("%s%s%slist-type=2%s&prefix=%s", etoken ? "continuation-token=" : "",
+                          etoken ? etoken : "", etoken ? "&" : "", max_keys, eprefix);
         free(etoken);
         req_init(&q, "GET", NULL);
         q.query = query;
