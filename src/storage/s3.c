@@ -5,7 +5,8 @@
  * hash is sent as UNSIGNED-PAYLOAD (curl 7.88 sends no x-amz-content-sha256 itself, which
  * servers require; TLS protects the body in transit and every object is authenticated by
  * drkit anyway). Query parameters are written in sorted order and escaped, because curl signs
- * them as written. Objects larger than MULTIPART_MIN are uploaded in parts. Uploads of
+ * them as written. Objects larger than MULTIPART_MIN are uploaded in parts; packs read range
+ * after range (a restore) are fetched whole once (rangecache). Uploads of
  * staged packs run in the upload queue (several at once); sync waits for them.
  */
 #include "storage/storage.h"
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/rangecache.h"
 #include "storage/remote.h"
 #include "storage/upq.h"
 #include "util/buf.h"
@@ -25,7 +27,7 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define MULTIPART_MIN (16u << 20) /* objects above this go up in parts */
+#define MULTIPART_MIN (24u << 20) /* objects above this go up in parts (packs: ~16 MiB) */
 #define PART_SIZE     (8u << 20)
 #define HANDLES_MAX   32
 #define XML_ERROR_MAX (64 << 10)
@@ -42,6 +44,7 @@ struct s3 {
     CURL *handles[HANDLES_MAX];
     size_t nhandles;
     struct upq *uploads;
+    struct rangecache *packs; /* packs read range after range, fetched whole */
 };
 
 /* --- handles ------------------------------------------------------------------------- */
@@ -215,6 +218,9 @@ struct req {
     /* response */
     struct buf *out; /* body (NULL: discarded; error bodies are kept anyway) */
     size_t out_max;
+    int out_fd; /* or the body into this file (>= 0), at most out_max bytes */
+    uint64_t out_fd_len;
+    bool out_fd_too_big, out_fd_failed;
     long status;
     char etag[128];
     uint64_t length; /* Content-Length of a HEAD */
@@ -279,6 +285,29 @@ fd_seek(void *arg, curl_off_t off, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+static size_t
+fd_write(char *data, size_t size, size_t n, void *arg)
+{
+    struct req *q = arg;
+    size_t len = size * n, done = 0;
+    if (q->out_max && q->out_fd_len + len > q->out_max) {
+        q->out_fd_too_big = true;
+        return 0;
+    }
+    while (done < len) {
+        ssize_t w = pwrite(q->out_fd, data + done, len - done, (off_t)(q->out_fd_len + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            q->out_fd_failed = true;
+            return 0;
+        }
+        done += (size_t)w;
+    }
+    q->out_fd_len += len;
+    return len;
+}
+
 static int
 request_once(struct s3 *s, struct req *q)
 {
@@ -313,8 +342,15 @@ request_once(struct s3 *s, struct req *q)
     sink.out = q->out ? q->out : &errbody;
     /* room for an error document even where the object asked for is tiny */
     sink.max = q->out && q->out_max ? q->out_max + XML_ERROR_MAX : q->out ? 0 : XML_ERROR_MAX;
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, remote_sink_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    if (q->out_fd >= 0) {
+        q->out_fd_len = 0;
+        q->out_fd_too_big = q->out_fd_failed = false;
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fd_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
+    } else {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, remote_sink_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    }
     if (!strcmp(q->method, "HEAD")) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (!strcmp(q->method, "PUT") || !strcmp(q->method, "POST")) {
@@ -349,7 +385,11 @@ request_once(struct s3 *s, struct req *q)
     }
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        if (cc == CURLE_WRITE_ERROR && sink.too_big)
+        if (cc == CURLE_WRITE_ERROR && q->out_fd_too_big)
+            r = DRK_ETOOBIG; /* no message: the caller reads by range instead */
+        else if (cc == CURLE_WRITE_ERROR && q->out_fd_failed)
+            r = drk_err_errno(DRK_EIO, errno, "%s: cannot write a staging file", what);
+        else if (cc == CURLE_WRITE_ERROR && sink.too_big)
             r = drk_err_set(DRK_ETOOBIG, "%s: the object is larger than %zu bytes", what,
                             q->out_max);
         else
@@ -369,6 +409,9 @@ request_once(struct s3 *s, struct req *q)
             r = drk_err_set(DRK_ETRANSIENT, "%s: an answer without its length", what);
         else if (!strcmp(q->method, "HEAD"))
             q->length = cl > 0 ? (uint64_t)cl : 0;
+        else if (q->status < 300 && q->out_fd >= 0 && cl >= 0 && (uint64_t)cl != q->out_fd_len)
+            r = drk_err_set(DRK_ETRANSIENT, "%s: %llu bytes received of %lld", what,
+                            (unsigned long long)q->out_fd_len, (long long)cl);
         else if (q->status < 300 && q->out && cl >= 0 && (uint64_t)cl != q->out->len)
             r = drk_err_set(DRK_ETRANSIENT, "%s: %zu bytes received of %lld", what, q->out->len,
                             (long long)cl);
@@ -425,6 +468,7 @@ req_init(struct req *q, const char *method, const char *key)
     q->method = method;
     q->key = key;
     q->body_fd = -1;
+    q->out_fd = -1;
 }
 
 /* --- operations ---------------------------------------------------------------------- */
@@ -485,6 +529,8 @@ s3_get_range(void *be, const char *key, uint64_t off, size_t len, void *dst)
     int r;
     if (len == 0)
         return 0;
+    if ((r = rangecache_read(((struct s3 *)be)->packs, key, off, len, dst)) != 1)
+        return r;
     snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)off,
              (unsigned long long)(off + len - 1));
     req_init(&q, "GET", key);
@@ -553,8 +599,24 @@ static int
 s3_del(void *be, const char *key)
 {
     struct req q;
+    rangecache_forget(((struct s3 *)be)->packs, key);
     req_init(&q, "DELETE", key);
     return request(be, &q);
+}
+
+/* rangecache_fetch_fn: the whole object into fd */
+static int
+fetch_whole(void *be, const char *key, int fd, uint64_t max, uint64_t *size)
+{
+    struct req q;
+    int r;
+    req_init(&q, "GET", key);
+    q.out_fd = fd;
+    q.out_max = (size_t)max;
+    r = request(be, &q);
+    if (r == 0)
+        *size = q.out_fd_len;
+    return r;
 }
 
 /* ListObjectsV2 of prefix+dir, page by page. */
@@ -820,6 +882,7 @@ s3_close(void *be)
     if (!s)
         return;
     upq_free(s->uploads);
+    rangecache_free(s->packs);
     for (size_t i = 0; i < s->nhandles; i++)
         curl_easy_cleanup(s->handles[i]);
     pthread_mutex_destroy(&s->mu);
@@ -898,6 +961,7 @@ s3_open(void **out, const char *location, const struct stor_params *p)
     s->params.staging_dir = s->staging_dir; /* the caller's strings are freed after open */
     s->params.ca_file = s->ca_file;
     s->uploads = upq_new(p->connections, upload_staged, s, p->retry_time);
+    s->packs = rangecache_new(&s->params, fetch_whole, s);
     *out = s;
     return 0;
 }

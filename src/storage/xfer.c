@@ -48,6 +48,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "storage/rangecache.h"
 #include "storage/remote.h"
 #include "storage/storage.h"
 #include "storage/upq.h"
@@ -67,22 +68,9 @@ enum xfer_proto {
     XFER_FTPS,
 };
 
-#define RC_SLOTS      8           /* packs kept whole at once */
-#define RC_SEEN       32          /* packs remembered as read by range once */
-#define RC_OBJECT_MAX (32u << 20) /* larger objects are always read by range */
+#define RC_OBJECT_MAX (32u << 20) /* FTP: larger packs are always read by range */
 
 struct xfer;
-
-/* A pack held whole in a staging file. */
-struct rc_slot {
-    char *key; /* NULL: free */
-    int fd;    /* -1 while loading, or for an object too large to hold */
-    uint64_t size;
-    unsigned refs;
-    uint64_t last_use;
-    bool loading;
-    bool stale; /* deleted meanwhile: dropped once unused */
-};
 
 /* An easy handle and what its callbacks report. */
 struct conn {
@@ -113,12 +101,8 @@ struct xfer {
     bool no_mlsd;      /* the FTP server has no MLSD: list with LIST */
     struct upq *q;     /* uploads of staged files, started on the first commit */
     bool q_transient;  /* the queue's last failed attempt was a transient failure */
-    /* FTP: whole packs read more than once, in staging files (see rc_read) */
-    struct rc_slot rc[RC_SLOTS];
-    char *rc_seen[RC_SEEN]; /* packs read by range lately (a ring) */
-    unsigned rc_seen_next;
-    uint64_t rc_tick;
-    pthread_cond_t rc_cond; /* a slot finished loading */
+    /* FTP: whole packs read more than once, in staging files (see fetch_whole) */
+    struct rangecache *packs;
 };
 
 /* ---- URLs and paths ------------------------------------------------------------------------ */
@@ -632,14 +616,7 @@ xfer_free(struct xfer *x)
         x->idle = k->next;
         conn_free(k);
     }
-    for (int i = 0; i < RC_SLOTS; i++) {
-        if (x->rc[i].fd >= 0)
-            close(x->rc[i].fd);
-        free(x->rc[i].key);
-    }
-    for (int i = 0; i < RC_SEEN; i++)
-        free(x->rc_seen[i]);
-    pthread_cond_destroy(&x->rc_cond);
+    rangecache_free(x->packs);
     pthread_mutex_destroy(&x->mu);
     free(x->display);
     free(x->url_base);
@@ -769,6 +746,8 @@ out:
     return r;
 }
 
+static int fetch_whole(void *be, const char *key, int fd, uint64_t max, uint64_t *size);
+
 static int
 xfer_open(void **out, const char *location, const struct stor_params *p)
 {
@@ -776,9 +755,6 @@ xfer_open(void **out, const char *location, const struct stor_params *p)
     int r;
 
     pthread_mutex_init(&x->mu, NULL);
-    pthread_cond_init(&x->rc_cond, NULL);
-    for (int i = 0; i < RC_SLOTS; i++)
-        x->rc[i].fd = -1;
     snprintf(x->token, sizeof(x->token), "%08x", randombytes_random());
     remote_global_init();
     if ((r = parse_location(x, location)) != 0)
@@ -822,6 +798,9 @@ xfer_open(void **out, const char *location, const struct stor_params *p)
     }
     if (x->ca_file && (r = check_readable(x->display, "CA file", "ca-file", x->ca_file)))
         goto fail;
+    /* FTP has no ranged read that keeps its connection: packs read again go whole */
+    if (is_ftp(x))
+        x->packs = rangecache_new(&x->p, fetch_whole, x);
     *out = x;
     return 0;
 fail:
@@ -1016,68 +995,9 @@ attempt_get_range(void *arg)
  * date; a deleted one is dropped. A pack read once (a single small file restored) costs one
  * ranged read and nothing more. */
 
-static bool
-rc_wanted(const struct xfer *x, const char *key)
-{
-    return is_ftp(x) && !strncmp(key, "data/", 5);
-}
-
-/* under x->mu */
-static int
-rc_find(struct xfer *x, const char *key)
-{
-    for (int i = 0; i < RC_SLOTS; i++)
-        if (x->rc[i].key && !x->rc[i].stale && !strcmp(x->rc[i].key, key))
-            return i;
-    return -1;
-}
-
-/* under x->mu */
-static void
-rc_drop(struct rc_slot *s)
-{
-    if (s->fd >= 0)
-        close(s->fd);
-    free(s->key);
-    memset(s, 0, sizeof(*s));
-    s->fd = -1;
-}
-
-/* under x->mu: a free slot, else the least recently used idle one; -1 if all are busy */
-static int
-rc_claim(struct xfer *x)
-{
-    int lru = -1;
-    for (int i = 0; i < RC_SLOTS; i++) {
-        struct rc_slot *s = &x->rc[i];
-        if (!s->key)
-            return i;
-        if (s->refs || s->loading)
-            continue;
-        if (s->stale || lru < 0 || s->last_use < x->rc[lru].last_use)
-            lru = i;
-    }
-    if (lru >= 0)
-        rc_drop(&x->rc[lru]);
-    return lru;
-}
-
-/* under x->mu: was key read by range lately? Remember it if not. */
-static bool
-rc_seen(struct xfer *x, const char *key)
-{
-    for (int i = 0; i < RC_SEEN; i++)
-        if (x->rc_seen[i] && !strcmp(x->rc_seen[i], key))
-            return true;
-    free(x->rc_seen[x->rc_seen_next]);
-    x->rc_seen[x->rc_seen_next] = xstrdup(key);
-    x->rc_seen_next = (x->rc_seen_next + 1) % RC_SEEN;
-    return false;
-}
-
 struct fd_sink {
     int fd;
-    uint64_t off;
+    uint64_t off, max;
     bool too_big, failed;
 };
 
@@ -1086,7 +1006,7 @@ fd_sink_write(char *data, size_t size, size_t n, void *arg)
 {
     struct fd_sink *s = arg;
     size_t len = size * n, done = 0;
-    if (s->off + len > RC_OBJECT_MAX) {
+    if (s->off + len > s->max) {
         s->too_big = true;
         return 0;
     }
@@ -1109,7 +1029,7 @@ attempt_get_whole(void *arg)
 {
     struct op *o = arg;
     char *url = key_url(o->x, o->key, false);
-    struct fd_sink sink = { o->fd, 0, false, false };
+    struct fd_sink sink = { o->fd, 0, o->max, false, false };
     CURLcode rc;
 
     if (ftruncate(o->fd, 0) != 0) {
@@ -1119,7 +1039,7 @@ attempt_get_whole(void *arg)
     req_begin(o->k, url);
     curl_easy_setopt(o->k->c, CURLOPT_WRITEFUNCTION, fd_sink_write);
     curl_easy_setopt(o->k->c, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(o->k->c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)RC_OBJECT_MAX);
+    curl_easy_setopt(o->k->c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max);
     rc = conn_perform(o->k);
     free(url);
     if (sink.too_big || rc == CURLE_FILESIZE_EXCEEDED)
@@ -1133,114 +1053,22 @@ attempt_get_whole(void *arg)
     return 0;
 }
 
+/* rangecache_fetch_fn: the whole pack into a staging file */
 static int
-rc_pread(int fd, uint64_t size, const char *key, const struct xfer *x, uint64_t off, size_t len,
-         void *dst)
+fetch_whole(void *be, const char *key, int fd, uint64_t max, uint64_t *size)
 {
-    size_t done = 0;
-    if (off > size || len > size - off)
-        return drk_err_set(DRK_ECORRUPT,
-                           "'%s' on %s is shorter than expected (truncated or damaged): %llu "
-                           "bytes, %zu wanted at offset %llu",
-                           key, x->display, (unsigned long long)size, len, (unsigned long long)off);
-    while (done < len) {
-        ssize_t n = pread(fd, (char *)dst + done, len - done, (off_t)(off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return drk_err_errno(DRK_EIO, n < 0 ? errno : EIO, "cannot read a staged copy of '%s'",
-                                 key);
-        done += (size_t)n;
-    }
-    return 0;
-}
-
-/* Serve a range of key from a whole copy: 0 or an error if served, 1 if the caller should
- * read the range from the server. */
-static int
-rc_read(struct xfer *x, const char *key, uint64_t off, size_t len, void *dst)
-{
-    struct stor_tmp tmp;
+    struct xfer *x = be;
     struct op o = { .x = x, .key = key };
-    struct rc_slot *s;
-    char *what;
-    int i, r, fd;
-    uint64_t size;
-
-    pthread_mutex_lock(&x->mu);
-    while ((i = rc_find(x, key)) >= 0 && x->rc[i].loading)
-        pthread_cond_wait(&x->rc_cond, &x->mu);
-    if (i >= 0) {
-        s = &x->rc[i];
-        if (s->fd < 0) { /* too large to hold */
-            pthread_mutex_unlock(&x->mu);
-            return 1;
-        }
-        s->refs++;
-        s->last_use = ++x->rc_tick;
-        fd = s->fd;
-        size = s->size;
-        pthread_mutex_unlock(&x->mu);
-        r = rc_pread(fd, size, key, x, off, len, dst);
-        pthread_mutex_lock(&x->mu);
-        if (--s->refs == 0 && s->stale)
-            rc_drop(s);
-        pthread_mutex_unlock(&x->mu);
-        return r;
-    }
-    if (!rc_seen(x, key) || (i = rc_claim(x)) < 0) {
-        pthread_mutex_unlock(&x->mu);
-        return 1;
-    }
-    s = &x->rc[i];
-    s->key = xstrdup(key);
-    s->loading = true;
-    pthread_mutex_unlock(&x->mu);
-
-    if ((r = remote_stage_open(&x->p, &tmp)) == 0) {
-        what = xasprintf("cannot read '%s' from %s", key, x->display);
-        o.what = what;
-        o.fd = tmp.fd;
-        r = run(&o, attempt_get_whole);
-        free(what);
-    }
-    pthread_mutex_lock(&x->mu);
-    s->loading = false;
-    if (r == 0) {
-        s->fd = tmp.fd;
-        s->size = o.size;
-        s->last_use = ++x->rc_tick;
-    } else {
-        remote_stage_discard(&tmp);
-        if (r == DRK_ETOOBIG) /* keep the slot: read this one by range from now on */
-            s->last_use = ++x->rc_tick;
-        else
-            rc_drop(s);
-    }
-    pthread_cond_broadcast(&x->rc_cond);
-    pthread_mutex_unlock(&x->mu);
-    if (r == DRK_ETOOBIG)
-        return 1;
-    if (r)
-        return r;
-    return rc_read(x, key, off, len, dst);
-}
-
-/* key was deleted: forget any copy of it */
-static void
-rc_forget(struct xfer *x, const char *key)
-{
-    pthread_mutex_lock(&x->mu);
-    for (int i = 0; i < RC_SLOTS; i++) {
-        struct rc_slot *s = &x->rc[i];
-        if (s->key && !strcmp(s->key, key)) {
-            if (s->refs || s->loading)
-                s->stale = true;
-            else
-                rc_drop(s);
-        }
-    }
-    pthread_mutex_unlock(&x->mu);
+    char *what = xasprintf("cannot read '%s' from %s", key, x->display);
+    int r;
+    o.what = what;
+    o.fd = fd;
+    o.max = (size_t)(max < RC_OBJECT_MAX ? max : RC_OBJECT_MAX);
+    r = run(&o, attempt_get_whole);
+    free(what);
+    if (r == 0)
+        *size = o.size;
+    return r;
 }
 
 static int
@@ -1254,7 +1082,7 @@ xfer_get_range(void *be, const char *key, uint64_t off, size_t len, void *dst)
         uint64_t size;
         return do_stat(x, key, &size);
     }
-    if (rc_wanted(x, key) && (r = rc_read(x, key, off, len, dst)) != 1)
+    if (x->packs && (r = rangecache_read(x->packs, key, off, len, dst)) != 1)
         return r;
     what = xasprintf("cannot read '%s' from %s", key, x->display);
     o.what = what;
@@ -1508,8 +1336,8 @@ xfer_del(void *be, const char *key)
     struct op o = { .x = x, .key = key };
     char *what = xasprintf("cannot delete '%s' on %s", key, x->display);
     int r;
-    if (rc_wanted(x, key))
-        rc_forget(x, key);
+    if (x->packs)
+        rangecache_forget(x->packs, key);
     o.what = what;
     r = run(&o, attempt_del);
     free(what);
