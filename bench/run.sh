@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: drkit side by side with restic, borg and tar | zstd on a generated shop-like tree,
-# and (scenario pg, bench/pg.sh) with pg_dump -Fc and pgBackRest on a pgbench database.
+# and (scenario pg, bench/pg.sh) with pg_dump -Fc and pgBackRest on a pgbench database, and
+# (scenario s3, bench/s3.sh) with restic's S3 backend against a local S3 server.
 # See bench/README.md for the scenarios, how to read the table, and the traps.
 set -uo pipefail
 
@@ -24,10 +25,13 @@ NO_WAIT=0
 PASSWORD=bench
 PG_SCALE=70
 PG_TOOLS=drkit,pg_dump,pgbackrest
+S3_SIZE_MIB=256
+S3_TOOLS=drkit,restic
 
 ALL_TOOLS="drkit restic borg tar"
-ALL_SCENARIOS="initial nochange mutate restore check smallfiles prune pg"
+ALL_SCENARIOS="initial nochange mutate restore check smallfiles prune pg s3"
 ALL_PG_TOOLS="drkit pg_dump pgbackrest"
+ALL_S3_TOOLS="drkit restic"
 
 usage() {
     cat <<EOF
@@ -36,9 +40,11 @@ usage: bench/run.sh [options]
   --runs N             rounds (default $RUNS)
   --tools LIST         comma list of: ${ALL_TOOLS// /,} (default $TOOLS)
   --scenarios LIST     comma list of: ${ALL_SCENARIOS// /,}
-                       (default $SCENARIOS; smallfiles, prune and pg are opt-in)
+                       (default $SCENARIOS; smallfiles, prune, pg and s3 are opt-in)
   --pg-scale N         pgbench scale of the pg scenario's database (default $PG_SCALE: ~1 GB)
   --pg-tools LIST      comma list of: ${ALL_PG_TOOLS// /,} (default $PG_TOOLS)
+  --s3-size-mib N      data set size of the s3 scenario (default $S3_SIZE_MIB)
+  --s3-tools LIST      comma list of: ${ALL_S3_TOOLS// /,} (default $S3_TOOLS)
   --drkit PATH         drkit binary (default $DRKIT)
   --workdir DIR        data, repositories, restores (default $WORKDIR)
   --results DIR        where the YYYY-MM-DD-HHMM.md report goes (default $RESULTS_DIR)
@@ -46,7 +52,7 @@ usage: bench/run.sh [options]
   --seed N             datagen seed (default $SEED)
   --mutate-percent P   size of the "day of activity" (default $MUTATE_PERCENT)
   --small-count N      files for the smallfiles scenario (default $SMALL_COUNT)
-  --quick              smoke test: --size-mib 256 --runs 1 --pg-scale 10
+  --quick              smoke test: --size-mib 256 --runs 1 --pg-scale 10 --s3-size-mib 64
   --keep               keep this run's repositories and restores (default: deleted at the end)
   --no-wait            start at once even if the previous run deleted its trees < 6 min ago
                        (the first round's restores are then skewed; fine for smoke tests)
@@ -82,10 +88,13 @@ while [ $# -gt 0 ]; do
     --small-count) SMALL_COUNT=$val ;;
     --pg-scale) PG_SCALE=$val ;;
     --pg-tools) PG_TOOLS=$val ;;
+    --s3-size-mib) S3_SIZE_MIB=$val ;;
+    --s3-tools) S3_TOOLS=$val ;;
     --quick)
         SIZE_MIB=256
         RUNS=1
         PG_SCALE=10
+        S3_SIZE_MIB=64
         ;;
     --keep) KEEP=1 ;;
     --no-wait) NO_WAIT=1 ;;
@@ -120,6 +129,7 @@ is_uint "$RUNS" && [ "$RUNS" -gt 0 ] || die "--runs must be a positive integer"
 is_uint "$SEED" || die "--seed must be a non-negative integer"
 is_uint "$SMALL_COUNT" || die "--small-count must be a non-negative integer"
 is_uint "$PG_SCALE" && [ "$PG_SCALE" -gt 0 ] || die "--pg-scale must be a positive integer"
+is_uint "$S3_SIZE_MIB" && [ "$S3_SIZE_MIB" -gt 0 ] || die "--s3-size-mib must be a positive integer"
 
 IFS=, read -r -a TOOL_LIST <<<"$TOOLS"
 IFS=, read -r -a SCEN_LIST <<<"$SCENARIOS"
@@ -135,14 +145,18 @@ for s in $ALL_SCENARIOS; do
     [[ ",$SCENARIOS," == *",$s,"* ]] && ORDERED_SCENS+=("$s")
 done
 want() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
-# The scenarios on the generated tree (all but pg, which brings its own database and tools).
+# The scenarios of the file tools' rounds (all but pg and s3, which bring their own tools).
 FILE_SCENS=()
 for s in "${ORDERED_SCENS[@]}"; do
-    [ "$s" = pg ] || FILE_SCENS+=("$s")
+    [ "$s" = pg ] || [ "$s" = s3 ] || FILE_SCENS+=("$s")
 done
 IFS=, read -r -a PG_TOOL_LIST <<<"$PG_TOOLS"
 for t in "${PG_TOOL_LIST[@]}"; do
     [[ " $ALL_PG_TOOLS " == *" $t "* ]] || die "unknown --pg-tools entry '$t' (known: $ALL_PG_TOOLS)"
+done
+IFS=, read -r -a S3_TOOL_LIST <<<"$S3_TOOLS"
+for t in "${S3_TOOL_LIST[@]}"; do
+    [[ " $ALL_S3_TOOLS " == *" $t "* ]] || die "unknown --s3-tools entry '$t' (known: $ALL_S3_TOOLS)"
 done
 if [[ ",$TOOLS," != *",$BASE,"* ]]; then
     BASE=${TOOL_LIST[0]}
@@ -310,7 +324,7 @@ cmd_string() {
 # wait4 reports covers bash's waited-for children, so it is the largest pipeline member.
 measure() {
     local base="$LOGDIR/$1"
-    M_SRV=-
+    M_SRV=- M_REQ=- M_MBPS=-
     sync
     /usr/bin/time -f '%e %U %S %M' -o "$base.time" "${CMD[@]}" >"$base.out" 2>"$base.err" </dev/null
     M_RC=$?
@@ -339,13 +353,15 @@ run_untimed() {
 
 # record ROUND SCENARIO TOOL STATUS WALL CPU RSS REPO_BYTES NOTE
 # (user and system seconds of the last measurement are appended when WALL is a number, and the
-# database server's CPU seconds meanwhile, M_SRV, which only the pg scenario measures)
+# server's CPU seconds meanwhile, M_SRV, which only the pg and s3 scenarios measure, and the
+# S3 requests and MiB/s, M_REQ and M_MBPS, which only the s3 scenario measures)
 record() {
-    local user=- sys=- srv=-
+    local user=- sys=- srv=- req=- mbps=-
     if [ "$5" != - ]; then
-        user=${M_USER:--} sys=${M_SYS:--} srv=${M_SRV:--}
+        user=${M_USER:--} sys=${M_SYS:--} srv=${M_SRV:--} req=${M_REQ:--} mbps=${M_MBPS:--}
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" "$user" "$sys" "$srv" >>"$RAW"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" "$user" "$sys" "$srv" \
+        "$req" "$mbps" >>"$RAW"
 }
 
 # failure ROUND SCENARIO TOOL REASON [STDERR_FILE]
@@ -436,6 +452,19 @@ warm_tree() {
 # tree_stats DIR -> "files bytes"
 tree_stats() {
     find "$1" -type f -printf '%s\n' | awk '{ n++; b += $1 } END { printf "%d %d\n", n, b }'
+}
+
+# prepare_verify DATA DIR: what verify_restore compares against: REF_STATS, and SAMPLE (DIR/
+# sample.lst): about 200 files spread over the tree, plus the 5 largest (the dump and the logs)
+prepare_verify() {
+    REF_STATS=$(tree_stats "$1")
+    SAMPLE="$2/sample.lst"
+    (cd "$1" && find . -type f -printf '%s %P\n' | sort -k2) >"$2/files.lst"
+    {
+        awk -v step=$(($(wc -l <"$2/files.lst") / 200 + 1)) \
+            'NR % step == 1 || step == 1 { sub(/^[0-9]+ /, ""); print }' "$2/files.lst"
+        sort -rn "$2/files.lst" | head -n 5 | sed 's/^[0-9]* //'
+    } | sort -u >"$SAMPLE"
 }
 
 # verify_restore DATA TARGET: sets V_REASON (empty when the restore is right) and V_NOTE.
@@ -578,15 +607,7 @@ for ((round = 1; round <= FILE_ROUNDS; round++)); do
 
     # restore of the latest backup into an empty directory, verified untimed
     if want restore; then
-        REF_STATS=$(tree_stats "$DATA")
-        SAMPLE="$RD/sample.lst"
-        (cd "$DATA" && find . -type f -printf '%s %P\n' | sort -k2) >"$RD/files.lst"
-        {
-            # about 200 files spread over the tree, plus the 5 largest (the dump and the logs)
-            awk -v step=$(($(wc -l <"$RD/files.lst") / 200 + 1)) \
-                'NR % step == 1 || step == 1 { sub(/^[0-9]+ /, ""); print }' "$RD/files.lst"
-            sort -rn "$RD/files.lst" | head -n 5 | sed 's/^[0-9]* //'
-        } | sort -u >"$SAMPLE"
+        prepare_verify "$DATA" "$RD"
         for tool in "${ORDER[@]}"; do
             [ "${READY[$tool]}" = 1 ] || continue
             tool_env "$tool" "$RD"
@@ -741,6 +762,16 @@ if want pg; then
 fi
 
 # ------------------------------------------------------------------------------------------
+# S3: drkit's S3 backend against restic's, on a local S3 server (s3rver)
+
+S3_TABLE=
+if want s3; then
+    # shellcheck source=SCRIPTDIR/s3.sh
+    . "$BENCH_DIR/s3.sh"
+    s3_scenario
+fi
+
+# ------------------------------------------------------------------------------------------
 # Table
 
 # make_table "TOOLS" "SCENARIOS" BASE: markdown table from the raw measurements: one row per
@@ -765,7 +796,8 @@ make_table() {
         s_med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
     }
     function fmt(v, m) {
-        if (m == "rss") return sprintf("%.0f", v)
+        if (m == "rss" || m == "req") return sprintf("%.0f", v)
+        if (m == "mbps") return sprintf("%.1f", v)
         if (m == "repo") return sprintf("%.1f", v)
         return sprintf("%.2f", v)
     }
@@ -798,6 +830,10 @@ make_table() {
             vals[key SUBSEP "srv"] = vals[key SUBSEP "srv"] " " $12
             if ($6 != "-") vals[key SUBSEP "tot"] = vals[key SUBSEP "tot"] " " ($6 + $12)
         }
+        if (NF >= 13 && $13 != "-" && $13 != "")
+            vals[key SUBSEP "req"] = vals[key SUBSEP "req"] " " $13
+        if (NF >= 14 && $14 != "-" && $14 != "")
+            vals[key SUBSEP "mbps"] = vals[key SUBSEP "mbps"] " " $14
     }
     END {
         nt = split(tools, T, " ")
@@ -807,6 +843,10 @@ make_table() {
         pgname["wall"] = "wall s"; pgname["cpu"] = "client CPU s (user+sys)"
         pgname["srv"] = "server CPU s"; pgname["tot"] = "client + server CPU s"
         pgname["rss"] = "client peak RSS MiB"; pgname["repo"] = "repository MiB"
+        s3name["wall"] = "wall s"; s3name["mbps"] = "MiB/s (data / wall)"
+        s3name["cpu"] = "client CPU s (user+sys)"; s3name["srv"] = "server (s3rver) CPU s"
+        s3name["tot"] = "client + server CPU s"; s3name["rss"] = "client peak RSS MiB"
+        s3name["repo"] = "stored on the server MiB"; s3name["req"] = "S3 requests"
         hdr = "| scenario | metric |"
         sep = "|---|---|"
         for (i = 1; i <= nt; i++) { hdr = hdr " " T[i] " |"; sep = sep "---:|" }
@@ -823,11 +863,16 @@ make_table() {
             # pg: the server works for the clients (COPY, index builds): its CPU has rows too
             if (s ~ /^pg-/)
                 mlist = (s == "pg-restore") ? "wall cpu srv tot rss" : "wall cpu srv tot rss repo"
+            # s3: the S3 server does much of the work too; throughput and requests as well
+            if (s == "s3-initial") mlist = "wall mbps cpu srv tot rss repo req"
+            else if (s == "s3-nochange") mlist = "wall cpu srv tot rss repo req"
+            else if (s ~ /^s3-/) mlist = "wall mbps cpu srv tot rss req"
             nm = split(mlist, M, " ")
             for (mi = 1; mi <= nm; mi++) {
                 m = M[mi]
                 label = mname[m]
                 if (s ~ /^pg-/) label = pgname[m]
+                if (s ~ /^s3-/) label = s3name[m]
                 if (s == "pg-update" && m == "repo") label = "added to the repository MiB"
                 row = "| " s " | " label " |"
                 delete meds
@@ -855,6 +900,9 @@ fi
 if want pg; then
     PG_TABLE=$(make_table "${PG_TOOL_LIST[*]}" "pg-backup pg-restore pg-update" "$PG_BASE")
 fi
+if want s3; then
+    S3_TABLE=$(make_table "${S3_TOOL_LIST[*]}" "$S3_SCENS" "$S3_BASE")
+fi
 RUN_SECONDS=$((SECONDS - RUN_START))
 
 RESULT_FILE="$RESULTS_DIR/$STAMP.md"
@@ -868,6 +916,7 @@ CMDLINE="bench/run.sh"
 [ ${#FILE_SCENS[@]} -gt 0 ] && CMDLINE="$CMDLINE --size-mib $SIZE_MIB --tools $TOOLS"
 CMDLINE="$CMDLINE --runs $RUNS --scenarios $SCENARIOS"
 want pg && CMDLINE="$CMDLINE --pg-scale $PG_SCALE --pg-tools $PG_TOOLS"
+want s3 && CMDLINE="$CMDLINE --s3-size-mib $S3_SIZE_MIB --s3-tools $S3_TOOLS"
 [ "$KEEP" = 1 ] && CMDLINE="$CMDLINE --keep"
 {
     echo "# drkit benchmark, $(date '+%Y-%m-%d %H:%M %Z')"
@@ -897,6 +946,9 @@ want pg && CMDLINE="$CMDLINE --pg-scale $PG_SCALE --pg-tools $PG_TOOLS"
     if want pg; then
         pg_report
     fi
+    if want s3; then
+        s3_report
+    fi
     echo "## Machine"
     echo
     cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
@@ -914,7 +966,7 @@ want pg && CMDLINE="$CMDLINE --pg-scale $PG_SCALE --pg-tools $PG_TOOLS"
         for t in "${TOOL_LIST[@]}"; do
             echo "- $(tool_version "$t")"
         done
-    elif want pg; then
+    elif want pg || want s3; then
         echo "- $(tool_version drkit)"
     fi
     if [ ${#FILE_SCENS[@]} -gt 0 ] && [[ ",$TOOLS," == *",restic,"* ]]; then
@@ -922,6 +974,7 @@ want pg && CMDLINE="$CMDLINE --pg-scale $PG_SCALE --pg-tools $PG_TOOLS"
             "(the \`restic init\` default, compression auto)"
     fi
     want pg && pg_versions
+    want s3 && s3_versions
     echo
     if [ ${#FILE_SCENS[@]} -gt 0 ]; then
         echo "## Commands"
@@ -956,7 +1009,7 @@ EOF
     echo
     echo '```'
     printf '%s\t' round scenario tool status wall_s cpu_s rss_mib repo_bytes note user_s sys_s
-    printf 'server_cpu_s\n'
+    printf 'server_cpu_s\ts3_requests\tmib_per_s\n'
     cat "$RAW"
     echo '```'
 } >"$RESULT_FILE"
@@ -964,6 +1017,7 @@ EOF
 echo
 [ -n "$TABLE" ] && printf '%s\n\n' "$TABLE"
 [ -n "$PG_TABLE" ] && printf 'PostgreSQL (pgbench scale %s):\n\n%s\n\n' "$PG_SCALE" "$PG_TABLE"
+[ -n "$S3_TABLE" ] && printf 'S3 (%s MiB data set):\n\n%s\n\n' "$S3_SIZE_MIB" "$S3_TABLE"
 log "results: $RESULT_FILE (whole run ${RUN_SECONDS} s)"
 
 # Deleting comes last, after every measurement.
