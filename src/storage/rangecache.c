@@ -120,8 +120,9 @@ pread_exact(int fd, uint64_t size, const char *key, uint64_t off, size_t len, vo
 {
     size_t done = 0;
     if (off > size || len > size - off)
-        return drk_err_set(DRK_ECORRUPT, "'%s' is shorter than expected: %llu bytes, %zu wanted at "
-                                         "offset %llu",
+        return drk_err_set(DRK_ECORRUPT,
+                           "'%s' is shorter than expected: %llu bytes, %zu wanted at "
+                           "offset %llu",
                            key, (unsigned long long)size, len, (unsigned long long)off);
     while (done < len) {
         ssize_t n = pread(fd, (char *)dst + done, len - done, (off_t)(off + done));

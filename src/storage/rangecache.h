@@ -16,8 +16,7 @@ struct rangecache;
 
 /* Fetch all of key into fd (empty, positioned at 0); *size: its length. DRK_ETOOBIG (without
  * a message) when it is larger than max: it is then always read by range. */
-typedef int (*rangecache_fetch_fn)(void *be, const char *key, int fd, uint64_t max,
-                                   uint64_t *size);
+typedef int (*rangecache_fetch_fn)(void *be, const char *key, int fd, uint64_t max, uint64_t *size);
 
 struct rangecache *rangecache_new(const struct stor_params *p, rangecache_fetch_fn fetch, void *be);
 void rangecache_free(struct rangecache *rc);

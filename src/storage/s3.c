@@ -619,6 +619,18 @@ fetch_whole(void *be, const char *key, int fd, uint64_t max, uint64_t *size)
     return r;
 }
 
+/* One page of a listing: a page cut short (no closing tag) is tried again like any
+ * transient failure. */
+static int
+page_try(void *arg)
+{
+    struct retry_arg *a = arg;
+    int r = request_try(arg);
+    if (r == 0 && !memmem(a->q->out->data, a->q->out->len, "</ListBucketResult>", 19))
+        r = drk_err_set(DRK_ETRANSIENT, "listing %s: the answer is incomplete", a->s->url_for_msgs);
+    return r;
+}
+
 /* ListObjectsV2 of prefix+dir, page by page. */
 static int
 s3_list(void *be, const char *dir, stor_list_cb cb, void *arg)
@@ -649,11 +661,11 @@ s3_list(void *be, const char *dir, stor_list_cb cb, void *arg)
         q.query = query;
         q.out = &page;
         q.out_max = 64 << 20;
-        r = request(s, &q);
+        {
+            struct retry_arg a = { s, &q };
+            r = upq_retry(s->params.retry_time, "listing", page_try, &a);
+        }
         free(query);
-        if (r == 0 && !memmem(page.data, page.len, "</ListBucketResult>", 19))
-            r = drk_err_set(DRK_EIO, "listing %s/%s: the answer is incomplete", s->url_for_msgs,
-                            dir);
         if (r)
             break;
         p = (const char *)page.data;
