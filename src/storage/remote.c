@@ -33,8 +33,14 @@ remote_easy(const struct stor_params *p)
     CURL *c;
     remote_global_init();
     c = curl_easy_init();
-    if (!c)
-        return NULL;
+    if (c)
+        remote_easy_defaults(c, p);
+    return c;
+}
+
+void
+remote_easy_defaults(CURL *c, const struct stor_params *p)
+{
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
     /* a stalled transfer (under 1 KiB/s for 30 s) is dropped and retried */
@@ -43,7 +49,6 @@ remote_easy(const struct stor_params *p)
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     if (p && p->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, p->ca_file);
-    return c;
 }
 
 int

@@ -21,6 +21,8 @@ void remote_global_init(void);
 
 /* A new easy handle with drkit's defaults (timeouts, no signals, TLS trust). */
 CURL *remote_easy(const struct stor_params *p);
+/* The same defaults on a handle (after curl_easy_reset). */
+void remote_easy_defaults(CURL *c, const struct stor_params *p);
 
 /* Map a curl failure of `what` (e.g. "PUT data/ab/ab12... on s3://bucket") to an error:
  * timeouts, refused or dropped connections are DRK_ETRANSIENT (retried), TLS and host-key

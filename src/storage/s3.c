@@ -59,16 +59,10 @@ handle_get(struct s3 *s)
     pthread_mutex_unlock(&s->mu);
     if (!c)
         c = remote_easy(&s->params);
-    else
-        curl_easy_reset(c);
+    else /* pooled handles come back reset (request_once) */
+        remote_easy_defaults(c, &s->params);
     if (!c)
         return NULL;
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
-    if (s->ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
     curl_easy_setopt(c, CURLOPT_USERNAME, s->key_id);
     curl_easy_setopt(c, CURLOPT_PASSWORD, s->secret);
