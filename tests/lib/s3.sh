@@ -90,7 +90,6 @@ s3_require() {
 }
 
 s3_start() {
-    local i
     [ -z "$S3_PID" ] || fail "s3_start: a server is already running (pid $S3_PID)"
     if [ -z "$S3_DIR" ]; then
         S3_DIR=$T/s3
@@ -111,12 +110,7 @@ s3_start() {
         node --openssl-legacy-provider "$DRKIT_TESTS/s3/s3-server.js" "$S3_DATA" 0 "$@" \
         >>"$S3_DIR/server.out" 2>>"$S3_DIR/server.err" </dev/null &
     S3_PID=$!
-    for ((i = 0; i < 300; i++)); do
-        S3_PORT=$(awk '/^PORT [0-9]+$/ { print $2 }' "$S3_DIR/server.out")
-        [ -z "$S3_PORT" ] || break
-        kill -0 "$S3_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    S3_PORT=$(_s3_port_of "$S3_DIR/server.out" "$S3_PID" 300)
     if [ -z "$S3_PORT" ]; then
         cat "$S3_DIR/server.err" >&2
         s3_stop
@@ -125,16 +119,34 @@ s3_start() {
     S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 }
 
-s3_stop() {
+# _s3_port_of FILE PID TRIES: the port a server prints as "PORT n" in FILE, waiting 0.05 s
+# between TRIES looks while PID lives; empty if it never comes.
+_s3_port_of() {
+    local i port=
+    for ((i = 0; i < $3; i++)); do
+        port=$(awk '/^PORT [0-9]+$/ { print $2 }' "$1")
+        [ -z "$port" ] || break
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "$port"
+}
+
+# _s3_stop_pid PID: TERM, up to 5 s to go, then KILL; reaped.
+_s3_stop_pid() {
     local w=0
-    [ -n "$S3_PID" ] || return 0
-    kill -TERM "$S3_PID" 2>/dev/null || true
-    while kill -0 "$S3_PID" 2>/dev/null && [ "$w" -lt 50 ]; do
+    kill -TERM "$1" 2>/dev/null || true
+    while kill -0 "$1" 2>/dev/null && [ "$w" -lt 50 ]; do
         sleep 0.1
         w=$((w + 1))
     done
-    kill -KILL "$S3_PID" 2>/dev/null || true
-    wait "$S3_PID" 2>/dev/null || true
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+s3_stop() {
+    [ -n "$S3_PID" ] || return 0
+    _s3_stop_pid "$S3_PID"
     S3_PID=
     return 0
 }
@@ -212,7 +224,6 @@ s3_repo_conf() {
 }
 
 proxy_start() {
-    local i
     [ -z "$PROXY_PID" ] || fail "proxy_start: a proxy is already running (pid $PROXY_PID)"
     [ -n "$S3_PORT" ] || fail "proxy_start: no S3 server (s3_start first)"
     command -v python3 >/dev/null 2>&1 || skip "needs python3 (the fault-injecting proxy)"
@@ -231,12 +242,7 @@ proxy_start() {
         on_exit proxy_stop
         _s3_proxy_registered=1
     }
-    for ((i = 0; i < 200; i++)); do
-        PROXY_PORT=$(awk '/^PORT [0-9]+$/ { print $2 }' "$S3_DIR/proxy.out")
-        [ -z "$PROXY_PORT" ] || break
-        kill -0 "$PROXY_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    PROXY_PORT=$(_s3_port_of "$S3_DIR/proxy.out" "$PROXY_PID" 200)
     if [ -z "$PROXY_PORT" ]; then
         cat "$S3_DIR/proxy.err" >&2
         proxy_stop
@@ -246,15 +252,8 @@ proxy_start() {
 }
 
 proxy_stop() {
-    local w=0
     [ -n "$PROXY_PID" ] || return 0
-    kill -TERM "$PROXY_PID" 2>/dev/null || true
-    while kill -0 "$PROXY_PID" 2>/dev/null && [ "$w" -lt 50 ]; do
-        sleep 0.1
-        w=$((w + 1))
-    done
-    kill -KILL "$PROXY_PID" 2>/dev/null || true
-    wait "$PROXY_PID" 2>/dev/null || true
+    _s3_stop_pid "$PROXY_PID"
     PROXY_PID=
     return 0
 }
