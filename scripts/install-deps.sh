@@ -18,7 +18,7 @@ fi
 
 PKGS="build-essential cmake pkg-config git
       libsodium-dev libssl-dev libzstd-dev libjansson-dev libpq-dev postgresql-15
-      libcurl4-openssl-dev libcmocka-dev
+      libcurl4-openssl-dev libarchive-dev libcmocka-dev
       vsftpd openssh-server rclone python3
       attr acl jq util-linux procps iproute2 e2fsprogs
       clang clang-format libclang-rt-14-dev"

@@ -18,6 +18,7 @@
 
 #include "repo/lock.h"
 #include "source/pg/conn.h"
+#include "source/pg/dump.h"
 #include "repo/repo.h"
 #include "storage/storage.h"
 #include "util/conf.h"
@@ -254,7 +255,7 @@ app_db_source(struct app *app, struct pgconn_target *t, struct app_db *out)
     nsubs = conf_subsections(app->conf, "source", &subs);
     for (size_t i = 0; i < nsubs; i++) {
         const char *type = conf_get(app->conf, "source", subs[i], "type");
-        const char *ci;
+        const char *ci, *method, *checkpoint;
         if (!type || strcmp(type, "postgresql") != 0)
             continue;
         ci = conf_get(app->conf, "source", subs[i], "conninfo");
@@ -270,6 +271,12 @@ app_db_source(struct app *app, struct pgconn_target *t, struct app_db *out)
         out->ndatabases = conf_get_list(app->conf, "source", subs[i], "databases", &out->databases);
         out->nexclude =
             conf_get_list(app->conf, "source", subs[i], "exclude-tables", &out->exclude_tables);
+        method = conf_get(app->conf, "source", subs[i], "method");
+        out->methods = !method || !strcmp(method, "logical") ? PGDUMP_LOGICAL
+                       : !strcmp(method, "physical")         ? PGDUMP_PHYSICAL
+                                                             : PGDUMP_LOGICAL | PGDUMP_PHYSICAL;
+        checkpoint = conf_get(app->conf, "source", subs[i], "checkpoint");
+        out->spread_checkpoint = checkpoint && !strcmp(checkpoint, "spread");
         return 0;
     }
     return drk_err_set(DRK_ENOTFOUND, "no [source] of type postgresql in the config");

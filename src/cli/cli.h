@@ -83,6 +83,8 @@ struct app_db {
     size_t ndatabases;
     const char *const *exclude_tables;
     size_t nexclude;
+    unsigned methods;       /* PGDUMP_* bits from 'method' */
+    bool spread_checkpoint; /* checkpoint = spread */
 };
 int app_db_source(struct app *app, struct pgconn_target *t, struct app_db *out);
 /* The database connection of [target "NAME"] (its conninfo, passfile). DRK_ENOTFOUND if

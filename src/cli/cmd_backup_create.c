@@ -136,6 +136,15 @@ render(void *arg, char *line, size_t n, double elapsed)
     uint64_t f = atomic_load(&bp->files.files), ftotal = atomic_load(&bp->files.files_total);
     int scanned = atomic_load(&bp->files.scan_done);
 
+    if (atomic_load(&bp->phase) == 1 && atomic_load(&bp->db.physical.bytes)) {
+        uint64_t pbytes = atomic_load(&bp->db.physical.bytes);
+        out_count(files, sizeof(files), atomic_load(&bp->db.physical.files));
+        size_format(pbytes, done);
+        out_rate(rate, sizeof(rate), pbytes, elapsed);
+        snprintf(line, n, "[%02d:%02d] base backup: %s files, %s, %s", (int)elapsed / 60,
+                 (int)elapsed % 60, files, done, rate);
+        return;
+    }
     if (atomic_load(&bp->phase) == 1) {
         char rows[32];
         uint64_t dbytes = atomic_load(&bp->db.bytes);
@@ -302,6 +311,8 @@ cmd_backup_create(struct app *app, int argc, char **argv)
         bo.ndatabases = adb.ndatabases;
         bo.exclude_tables = adb.exclude_tables;
         bo.nexclude_tables = adb.nexclude;
+        bo.db_methods = adb.methods;
+        bo.db_spread_checkpoint = adb.spread_checkpoint;
     }
     memset(&bp, 0, sizeof(bp));
     ra.bp = &bp;
@@ -334,9 +345,16 @@ cmd_backup_create(struct app *app, int argc, char **argv)
             char rows[32], dumped[SIZE_FMT_MAX];
             out_count(rows, sizeof(rows), atomic_load(&bp.db.rows));
             size_format(atomic_load(&bp.db.bytes), dumped);
-            printf("database: %d database(s), %llu tables, %s rows, %s dumped\n",
-                   atomic_load(&bp.db.databases), (unsigned long long)atomic_load(&bp.db.tables),
-                   rows, dumped);
+            if (atomic_load(&bp.db.databases))
+                printf("database: %d database(s), %llu tables, %s rows, %s dumped\n",
+                       atomic_load(&bp.db.databases),
+                       (unsigned long long)atomic_load(&bp.db.tables), rows, dumped);
+            if (atomic_load(&bp.db.physical.files)) {
+                char files_n[32], pbytes[SIZE_FMT_MAX];
+                out_count(files_n, sizeof(files_n), atomic_load(&bp.db.physical.files));
+                size_format(atomic_load(&bp.db.physical.bytes), pbytes);
+                printf("database: base backup of the cluster, %s files, %s\n", files_n, pbytes);
+            }
         }
         printf("%s read, %s added to the repository, in %s\n", rd, added, dur);
     }

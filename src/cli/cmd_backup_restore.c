@@ -9,7 +9,10 @@
 #include "cli/restore_db.h"
 #include "repo/repo.h"
 #include "repo/snapshot.h"
+#include "repo/blob.h"
 #include "source/files_restore.h"
+#include "source/pg/physrestore.h"
+#include "source/pg/snapdb.h"
 #include "util/conf.h"
 #include "util/datetime.h"
 #include "util/err.h"
@@ -29,6 +32,7 @@ static const char restore_usage[] =
     "                            [--database=DB] [--no-safety-snapshot]\n"
     "       drkit backup restore ID --table=TABLE... [--target=NAME] [--dry-run]\n"
     "                            [--no-delete] [--database=DB] [--no-safety-snapshot]\n"
+    "       drkit backup restore ID --database-only [--physical] --target=DIR|NAME\n"
     "\n"
     "Restores snapshot ID (a name, an id prefix, or latest). An original path /a/b is\n"
     "written to DIR/a/b. NAME may be a [target \"NAME\"] of the config (its 'path').\n"
@@ -55,6 +59,10 @@ static const char restore_usage[] =
     "  --database=DB      which database of the snapshot (when it holds several)\n"
     "  --force            replace an existing live database\n"
     "  --no-safety-snapshot  do not take a restore point of the live data first\n"
+    "  --physical         restore the snapshot's physical backup (the whole cluster) into a\n"
+    "                     new or empty data directory: DIR, or the target's 'data-directory';\n"
+    "                     the default when the snapshot holds only a physical backup. Start a\n"
+    "                     server on it and it replays the backup's WAL to a consistent state\n"
     "\n"
     "Existing files in the target are replaced. Nothing is ever written through a symlink.\n"
     "Exit 4 if damaged data was found (those files are named and not written).\n";
@@ -73,6 +81,7 @@ enum {
     OPT_NO_SAFETY,
     OPT_DRY_RUN,
     OPT_NO_DELETE,
+    OPT_PHYSICAL,
 };
 
 struct restore_ctx {
@@ -81,7 +90,10 @@ struct restore_ctx {
     VEC(const char *) tables;
     const char *database;
     bool delta, numeric, delete_extra;
-    bool files_only, database_only, force, no_safety, dry_run, no_delete;
+    bool files_only, database_only, force, no_safety, dry_run, no_delete, physical;
+    /* another tree than the files (a physical backup's data directory), with its totals */
+    const struct blob_id *root;
+    uint64_t root_files, root_bytes;
 };
 
 static int
@@ -132,6 +144,9 @@ restore_opt(struct app *app, void *arg, int c, const char *val)
     case OPT_NO_DELETE:
         rc->no_delete = true;
         return 0;
+    case OPT_PHYSICAL:
+        rc->physical = true;
+        return 0;
     }
     return cli_usage_error(restore_usage, "unknown option");
 }
@@ -177,6 +192,9 @@ restore_files(struct app *app, struct snapshot *s, const struct restore_ctx *rc,
     fo.delete_extra = rc->delete_extra;
     fo.numeric_owner = rc->numeric;
     fo.threads = app->threads;
+    fo.root = rc->root;
+    fo.root_files = rc->root_files;
+    fo.root_bytes = rc->root_bytes;
     memset(&prog, 0, sizeof(prog));
     pr = progress_start(app->progress, render, &prog);
     r = files_restore(app->repo, s, &fo, &prog, &res);
@@ -232,6 +250,47 @@ out:
     return r;
 }
 
+/* The snapshot's physical database backup into the new or empty data directory dir. */
+static int
+restore_physical(struct app *app, struct snapshot *s, struct restore_ctx *rc, const char *dir,
+                 json_t *out, double t0)
+{
+    struct blob_codec codec;
+    struct blob_id root;
+    const json_t *meta = NULL;
+    char *abs = fs_abspath(dir);
+    int r;
+
+    blob_codec_init(&codec);
+    r = repo_load_index(app->repo);
+    if (r == 0)
+        r = snapdb_physical(app->repo, &codec, s, &root, &meta);
+    blob_codec_release(&codec);
+    if (r == 0)
+        r = pgphys_check_dir(abs);
+    if (r)
+        goto out;
+    rc->root = &root;
+    rc->root_files = (uint64_t)json_integer_value(json_object_get(meta, "files"));
+    rc->root_bytes = (uint64_t)json_integer_value(json_object_get(meta, "bytes"));
+    if ((r = restore_files(app, s, rc, abs, NULL, 0, out, t0)) != 0)
+        goto out;
+    if ((r = pgphys_finish(abs)) != 0)
+        goto out;
+    json_object_set_new(out, "data_directory", json_string(abs));
+    json_object_set_new(out, "physical", json_deep_copy(meta));
+    if (!app->json && !app->quiet) {
+        const char *end = json_string_value(json_object_get(meta, "end_lsn"));
+        printf("the cluster (system %s) is in %s. Start a server on it (pg_ctl -D %s start): it "
+               "replays the WAL the backup holds%s%s, then takes sessions.\n",
+               json_string_value(json_object_get(meta, "system_identifier")), abs, abs,
+               end ? " up to " : "", end ? end : "");
+    }
+out:
+    free(abs);
+    return r;
+}
+
 int
 cmd_backup_restore(struct app *app, int argc, char **argv)
 {
@@ -249,13 +308,16 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
         { "no-safety-snapshot", no_argument, NULL, OPT_NO_SAFETY },
         { "dry-run", no_argument, NULL, OPT_DRY_RUN },
         { "no-delete", no_argument, NULL, OPT_NO_DELETE },
+        { "physical", no_argument, NULL, OPT_PHYSICAL },
         { NULL, 0, NULL, 0 },
     };
     struct restore_ctx rc;
     struct snap_list list;
     struct snapshot *s;
     VEC(char *) includes = VEC_INIT;
-    const char *target, *db_target = NULL;
+    const char *target, *db_target = NULL, *data_dir = NULL;
+    const json_t *phys_meta;
+    bool logical_db, physical;
     char *target_abs = NULL;
     json_t *out = NULL;
     bool want_db, do_db, do_files;
@@ -279,10 +341,16 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
     app_apply_output(app);
     if ((r = app_load_config(app)) != 0)
         goto out;
-    want_db = rc.database_only || rc.tables.n;
+    want_db = rc.database_only || rc.tables.n || rc.physical;
     if (rc.files_only && want_db) {
         r = cli_usage_error(restore_usage, "--files-only leaves the database alone: drop it, or "
                                            "--database-only / --table");
+        goto out;
+    }
+    if (rc.physical && (rc.tables.n || rc.force || rc.delta || rc.includes.n)) {
+        r = cli_usage_error(restore_usage, "--physical writes a whole cluster into a new or empty "
+                                           "directory: not with --table, --force, --delta or "
+                                           "--include");
         goto out;
     }
     if (rc.database_only && rc.tables.n) {
@@ -302,23 +370,21 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
     if (target && !strchr(target, '/') && conf_has_section(app->conf, "target", target)) {
         const char *p = conf_get(app->conf, "target", target, "path");
         const char *ci = conf_get(app->conf, "target", target, "conninfo");
+        const char *dd = conf_get(app->conf, "target", target, "data-directory");
         if (ci && *ci)
             db_target = target;
+        if (dd && *dd)
+            data_dir = dd;
         target = p && *p ? p : NULL;
-        if (!target && !db_target) {
+        if (!target && !db_target && !data_dir) {
             r = drk_err_set(DRK_ECONFIG,
                             "[target \"%s\"] has neither a 'path' for files nor a "
-                            "'conninfo' for databases",
+                            "'conninfo' or 'data-directory' for databases",
                             rc.target);
             goto out;
         }
-    }
-    if (want_db && rc.target && !db_target) {
-        r = cli_usage_error(restore_usage,
-                            "a database restore goes into a [target \"NAME\"] of the config with "
-                            "a 'conninfo', not into '%s'",
-                            rc.target);
-        goto out;
+    } else if (want_db && target) {
+        data_dir = target; /* a directory: only a physical restore can go there */
     }
     if (rc.delete_extra && !rc.delta) {
         r = cli_usage_error(restore_usage, "--delete goes with --delta");
@@ -332,6 +398,56 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
     do_files = !want_db && s->has_files && (target || rc.delta || !do_db);
     if (want_db && !s->has_db) {
         r = cli_usage_error(restore_usage, "snapshot '%s' has no database component", s->name);
+        goto out;
+    }
+    phys_meta = s->has_db && s->db_meta ? json_object_get(s->db_meta, "physical") : NULL;
+    logical_db =
+        s->has_db && s->db_meta && json_array_size(json_object_get(s->db_meta, "databases")) > 0;
+    physical = want_db && phys_meta && (rc.physical || !logical_db);
+    if (rc.physical && !phys_meta) {
+        r = cli_usage_error(restore_usage,
+                            "snapshot '%s' has no physical database backup (method = physical or "
+                            "both in the [source] makes one)",
+                            s->name);
+        goto out;
+    }
+    if (rc.tables.n && !logical_db && phys_meta) {
+        r = cli_usage_error(restore_usage,
+                            "snapshot '%s' holds a physical backup only: --table needs a logical "
+                            "one (method = logical or both); restore the cluster into a scratch "
+                            "directory with --database-only --target=DIR and take the table from "
+                            "there",
+                            s->name);
+        goto out;
+    }
+    if (physical) {
+        if (rc.force) {
+            r = cli_usage_error(restore_usage,
+                                "snapshot '%s' holds a physical backup: it is "
+                                "restored into a new or empty directory, never "
+                                "over a live cluster (drop --force)",
+                                s->name);
+            goto out;
+        }
+        if (!data_dir) {
+            r = cli_usage_error(restore_usage,
+                                "snapshot '%s' holds a physical backup: give the new data "
+                                "directory with --target=DIR, or a [target \"NAME\"] with a "
+                                "'data-directory'",
+                                s->name);
+            goto out;
+        }
+        out = json_pack("{s:s, s:s}", "snapshot", s->name, "id", s->id);
+        r = restore_physical(app, s, &rc, data_dir, out, dt_monotonic());
+        if (app->json && r == 0)
+            out_json(json_incref(out));
+        goto out;
+    }
+    if (want_db && rc.target && !db_target) {
+        r = cli_usage_error(restore_usage,
+                            "a database restore goes into a [target \"NAME\"] of the config with "
+                            "a 'conninfo', not into '%s'",
+                            rc.target);
         goto out;
     }
     if (!do_files && !do_db) {

@@ -150,6 +150,8 @@ backup_run(struct repo *repo, const struct backup_run_opts *o, struct backup_pro
         po.nexclude = o->nexclude_tables;
         po.only_tables = o->only_tables;
         po.nonly = o->nonly_tables;
+        po.methods = o->db_methods;
+        po.spread_checkpoint = o->db_spread_checkpoint;
         po.ctx = o->threads; /* the walker's context: the file workers are done */
         atomic_store(&prog->phase, 1);
         if ((r = pgdump_backup(repo, saver, &po, &prog->db, &snap->db_tree, &manifest)) != 0) {

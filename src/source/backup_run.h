@@ -43,6 +43,8 @@ struct backup_run_opts {
     size_t nexclude_tables;
     const char *const *only_tables; /* a restore point of some tables only */
     size_t nonly_tables;
+    unsigned db_methods;       /* PGDUMP_* bits (source/pg/dump.h); 0: logical */
+    bool db_spread_checkpoint; /* physical: the server's paced checkpoint */
 };
 
 struct backup_progress {

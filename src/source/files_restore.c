@@ -841,7 +841,7 @@ files_restore(struct repo *repo, const struct snapshot *snap, const struct files
     int r;
 
     memset(res, 0, sizeof(*res));
-    if (!snap->has_files)
+    if (!snap->has_files && !o->root)
         return drk_err_set(DRK_ENOTFOUND, "snapshot '%s' has no files", snap->name);
     if ((r = repo_load_index(repo)) != 0)
         return r;
@@ -870,11 +870,12 @@ files_restore(struct repo *repo, const struct snapshot *snap, const struct files
         blob_codec_init(&R.ws[i].codec);
     if (o->nincludes == 0) {
         atomic_store(&prog->files_total,
-                     snap->stats.files + snap->stats.links + snap->stats.others);
-        atomic_store(&prog->bytes_total, snap->stats.bytes);
+                     o->root ? o->root_files
+                             : snap->stats.files + snap->stats.links + snap->stats.others);
+        atomic_store(&prog->bytes_total, o->root ? o->root_bytes : snap->stats.bytes);
     }
     R.pool = pool_new(threads, threads * QUEUE_PER_THREAD);
-    root = load_rtree(&R, &snap->files_tree, "/");
+    root = load_rtree(&R, o->root ? o->root : &snap->files_tree, "/");
     if (root) {
         restore_dir(&R, R.rootfd, "/", "", root, 0);
         rtree_unref(root);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "repo/format.h"
 #include "util/vec.h"
 
 struct repo;
@@ -35,6 +36,10 @@ struct files_restore_opts {
                                     restored in full) */
     bool numeric_owner;          /* restore uid/gid numbers even if names exist here */
     unsigned threads;
+    /* another tree of the snapshot to restore instead of its files (the physical database
+     * backup's data directory), with its totals for the progress line; NULL: the files */
+    const struct blob_id *root;
+    uint64_t root_files, root_bytes;
 };
 
 struct restore_progress {

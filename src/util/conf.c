@@ -59,6 +59,8 @@ typedef const char *(*conf_check_fn)(const char *value);
 
 static const char *conf_check_compression(const char *value);
 static const char *conf_check_source_type(const char *value);
+static const char *conf_check_pg_method(const char *value);
+static const char *conf_check_checkpoint(const char *value);
 
 struct conf_section_row {
     const char *name;
@@ -175,6 +177,22 @@ conf_check_source_type(const char *value)
     if (!strcmp(value, "files") || !strcmp(value, "postgresql"))
         return NULL;
     return "expected files or postgresql";
+}
+
+static const char *
+conf_check_pg_method(const char *value)
+{
+    if (!strcmp(value, "logical") || !strcmp(value, "physical") || !strcmp(value, "both"))
+        return NULL;
+    return "expected logical, physical or both";
+}
+
+static const char *
+conf_check_checkpoint(const char *value)
+{
+    if (!strcmp(value, "fast") || !strcmp(value, "spread"))
+        return NULL;
+    return "expected fast or spread";
 }
 
 /* ---- value syntaxes ---- */

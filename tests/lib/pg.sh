@@ -20,6 +20,11 @@
 #                                 cluster is stopped and removed at exit (on_exit), and by a
 #                                 watchdog if the test is killed outright. One cluster per test.
 #   pg_stop [DIR]                 stop the cluster (immediate) and remove its directory
+#   pg_scratch_dir                set PG_SCRATCH to a new directory owned by PG_OSUSER, cleaned
+#                                 up at exit like pg_start's (a server on PG_SCRATCH/data is
+#                                 stopped): where a physical restore writes its cluster
+#   pg_start_on DATA PORT SOCKDIR start a server on an existing data directory (a restored one:
+#                                 port and socket given on the command line override its own)
 #   pg_as_owner CMD...            run CMD as the cluster's OS user from a dir it can read
 #   pg_ctl_cmd ARGS...            pg_ctl -D PG_DATA ARGS as the owner (e.g. pg_ctl_cmd reload)
 #   pg_conninfo DB [USER]         print "host=PG_DIR port=PG_PORT dbname=DB user=USER" (postgres)
@@ -151,6 +156,25 @@ pg_start() {
         }
     done
     pg_sql postgres "SELECT 1" >/dev/null
+}
+
+pg_scratch_dir() {
+    PG_SCRATCH=$(mktemp -d /tmp/drkit-pg.XXXXXX) || fail "pg_scratch_dir: mktemp"
+    on_exit "pg_stop '$PG_SCRATCH'"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown "$PG_OSUSER": "$PG_SCRATCH" || fail "pg_scratch_dir: chown $PG_SCRATCH"
+    fi
+    chmod 700 "$PG_SCRATCH"
+    _pg_watchdog "$$" "$PG_SCRATCH" "$PG_BIN" "$PG_OSUSER"
+}
+
+pg_start_on() {
+    local data=$1 port=$2 sock=$3
+    PG_DIR=$sock pg_as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$sock/server.log" -w -t 60 -s \
+        -o "-p $port -k $sock -c listen_addresses=''" start >/dev/null 2>&1 || {
+        tail -n 30 "$sock/server.log" >&2
+        fail "no server would start on $data"
+    }
 }
 
 pg_conninfo() {

@@ -486,7 +486,8 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
     char **dbs = NULL, version[64] = "";
     size_t ndbs = 0;
     uint64_t size;
-    json_t *arr = json_array();
+    json_t *arr = json_array(), *physical = NULL;
+    bool logical = !o->methods || (o->methods & PGDUMP_LOGICAL);
     PGconn *c = NULL;
     int r;
 
@@ -496,10 +497,10 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
     choose_restrict_key(&d);
     snprintf(version, sizeof(version), "%s", PQparameterStatus(c, "server_version"));
     PQfinish(c);
-    if ((r = list_databases(&d, &dbs, &ndbs)) != 0)
+    if (logical && (r = list_databases(&d, &dbs, &ndbs)) != 0) /* physical: the whole cluster */
         goto out;
     atomic_store(&prog->databases_total, (int)ndbs);
-    if (!o->nonly) {
+    if (logical && !o->nonly) {
         if ((r = dump_globals(&d, &ids, &size)) != 0)
             goto out;
         add_file(&root, "globals.sql", &ids, size, d.now);
@@ -517,15 +518,25 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
     }
     if (r)
         goto out;
+    if (o->methods & PGDUMP_PHYSICAL) {
+        struct pgbase_opts po = { o->target, o->spread_checkpoint, o->ctx };
+        struct blob_id sub;
+        if ((r = pgbase_backup(saver, &po, &prog->physical, &sub, &physical)) != 0)
+            goto out;
+        add_dir(&root, "physical", &sub, d.now);
+    }
     if ((r = store_tree(&d, &root, tree)) != 0)
         goto out;
-    *manifest = json_pack("{s:s, s:b, s:O}", "server_version", version, "globals", !o->nonly,
-                          "databases", arr);
+    *manifest = json_pack("{s:s, s:b, s:O}", "server_version", version, "globals",
+                          logical && !o->nonly, "databases", arr);
+    if (physical)
+        json_object_set(*manifest, "physical", physical);
 out:
     for (size_t i = 0; i < ndbs; i++)
         free(dbs[i]);
     free(dbs);
     json_decref(arr);
+    json_decref(physical);
     blob_list_free(&ids);
     tree_release(&root);
     return r;

@@ -12,7 +12,8 @@
  *
  * Tree: globals.sql (pg_dumpall --globals-only), and per database a directory db0001...
  * holding pre-data.sql, data-extra.sql, post-data.sql and tables/t000001.copy ... (COPY text
- * format). The manifest (names, columns, rows, sizes) is JSON kept in the snapshot.
+ * format). With the physical method, physical/ holds the cluster's data directory
+ * (basebackup.h). The manifest (names, columns, rows, sizes) is JSON kept in the snapshot.
  */
 #ifndef DRK_SOURCE_PG_DUMP_H
 #define DRK_SOURCE_PG_DUMP_H
@@ -24,6 +25,7 @@
 #include <jansson.h>
 
 #include "repo/format.h"
+#include "source/pg/basebackup.h"
 
 struct repo;
 struct saver;
@@ -32,6 +34,12 @@ struct pgconn_target;
 struct pgdump_progress {
     _Atomic uint64_t tables, tables_total, rows, bytes;
     _Atomic int databases, databases_total;
+    struct pgbase_progress physical;
+};
+
+enum pgdump_method {
+    PGDUMP_LOGICAL = 1,  /* per-database dumps (the default when none is set) */
+    PGDUMP_PHYSICAL = 2, /* a base backup of the whole cluster (basebackup.h) */
 };
 
 struct pgdump_opts {
@@ -42,13 +50,15 @@ struct pgdump_opts {
     size_t nexclude;
     const char *const *only_tables; /* only these tables' data (a restore point) */
     size_t nonly;
-    unsigned ctx; /* saver context to use */
+    unsigned methods;       /* PGDUMP_* bits; 0 means logical */
+    bool spread_checkpoint; /* physical: the server's paced checkpoint */
+    unsigned ctx;           /* saver context to use */
 };
 
 /* On success *tree is the component's root tree and *manifest (caller decrefs) describes it:
  * {"server_version": "...", "globals": true, "databases": [{"name", "dir", "encoding",
  *  "collate", "ctype", "size", "owner", "tables": [{"schema", "name", "file", "columns": [...],
- *  "rows", "size", "bytes"}]}]} */
+ *  "rows", "size", "bytes"}]}], "physical": {...} (basebackup.h; only with that method)} */
 int pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *o,
                   struct pgdump_progress *prog, struct blob_id *tree, json_t **manifest);
 

@@ -89,6 +89,34 @@ snapdb_open(struct snapdb *d, struct repo *repo, struct blob_codec *c, const str
     return 0;
 }
 
+int
+snapdb_physical(struct repo *repo, struct blob_codec *c, const struct snapshot *s,
+                struct blob_id *root, const json_t **meta)
+{
+    struct tree t;
+    const struct node *n;
+    json_t *m = s->has_db && s->db_meta ? json_object_get(s->db_meta, "physical") : NULL;
+    int r;
+
+    if (!m)
+        return drk_err_set(DRK_ENOTFOUND,
+                           "snapshot '%s' has no physical database backup (method = physical "
+                           "or both in the [source] makes one)",
+                           s->name);
+    tree_init(&t);
+    if ((r = tree_load(&t, c, repo, &s->db_tree)) == 0) {
+        n = tree_find(&t, "physical", 8);
+        if (!n || n->type != NODE_DIR)
+            r = drk_err_set(DRK_ECORRUPT, "the snapshot's database tree lacks 'physical'");
+        else
+            *root = n->subtree;
+    }
+    tree_release(&t);
+    if (r == 0)
+        *meta = m;
+    return r;
+}
+
 void
 snapdb_release(struct snapdb *d)
 {

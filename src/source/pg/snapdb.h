@@ -34,6 +34,11 @@ int snapdb_open(struct snapdb *d, struct repo *repo, struct blob_codec *c, const
                 const char *name);
 void snapdb_release(struct snapdb *d);
 
+/* The physical backup's data directory tree (physical/), DRK_ENOTFOUND if the snapshot has
+ * none; *meta (borrowed) is its manifest entry. */
+int snapdb_physical(struct repo *repo, struct blob_codec *c, const struct snapshot *s,
+                    struct blob_id *root, const json_t **meta);
+
 /* The names of the snapshot's databases; *out is a borrowed array of n strings from the
  * manifest. */
 size_t snapdb_names(const struct snapshot *s, const char **out, size_t max);
