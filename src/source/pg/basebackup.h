@@ -1,16 +1,16 @@
 /*
  * pgbase: a physical base backup of a whole PostgreSQL cluster, with the WAL it needs.
  *
- * pg_basebackup (-F tar -X fetch, to its stdout) is run over a replication connection, and
- * its tar stream is taken apart as it arrives: each file of the data directory becomes a
- * file of the tree, streamed into the saver (nothing lands on disk). The WAL written while
- * the backup ran is in the stream (pg_wal/), so the restored directory is a consistent
- * cluster as soon as its server has replayed it; backup_label and backup_manifest are kept
- * as files (pg_verifybackup can check a restored directory).
+ * pg_basebackup (-F tar -X fetch, writing to its output pipe) runs over a replication connection,
+ * and its tar stream is taken apart as it arrives: each file of the data directory becomes a file
+ * of the tree, streamed into the saver (nothing lands on disk). The WAL written while the backup
+ * ran is in the stream (pg_wal/), so the restored directory is a consistent cluster as soon as its
+ * server has replayed it; backup_label and backup_manifest are kept as files (pg_verifybackup can
+ * check a restored directory).
  *
  * Tree: the data directory's own layout (base/, global/, pg_wal/, ...). A cluster with
  * tablespaces outside the data directory is refused by pg_basebackup when it writes to
- * stdout; its message is passed on verbatim.
+ * a pipe; its message is passed on verbatim.
  */
 #ifndef DRK_SOURCE_PG_BASEBACKUP_H
 #define DRK_SOURCE_PG_BASEBACKUP_H
