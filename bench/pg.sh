@@ -26,6 +26,7 @@ PG_OSUSER=${PG_OSUSER:-postgres}
 PG_SRC_PORT=5433
 PG_DST_PORT=5434
 PG_PBR_PORT=5435
+PG_PHYS_PORT=5436
 PG_DIR="$RUNDIR/pg"
 PG_CONF="$PG_DIR/pgbackrest.conf"
 PG_SOCK=
@@ -55,7 +56,7 @@ pg_sql() {
 
 pg_tool_available() {
     case "$1" in
-    drkit) [ -x "$DRKIT" ] ;;
+    drkit | drkit-physical) [ -x "$DRKIT" ] ;;
     pg_dump) [ -x "$PGBIN/pg_dump" ] && [ -x "$PGBIN/pg_restore" ] ;;
     pgbackrest) command -v pgbackrest >/dev/null ;;
     esac
@@ -224,6 +225,30 @@ pg_cmd() {
             CMD=("${ENV[@]}" "$DRKIT" backup restore latest --database-only --target=test --quiet)
         fi
         ;;
+    drkit-physical:backup)
+        tool_env drkit-physical "$rd"
+        CMD=("${ENV[@]}" "DRKIT_CONFIG=$rd/drkit-physical.conf" "$DRKIT" backup create
+            --component=database --json)
+        ;;
+    drkit-physical:restore)
+        # like pgBackRest's: the data directory, then a server on it until it takes sessions
+        tool_env drkit-physical "$rd"
+        CMD=("${ENV[@]}" "DRKIT_CONFIG=$rd/drkit-physical.conf" bash -c '
+            set -e
+            "$1" backup restore latest --database-only --target="$3" --quiet
+            cd "$(dirname "$3")"
+            if [ "$(id -u)" = 0 ]; then as=(runuser -u "$2" --); else as=(); fi
+            "${as[@]}" "$4/pg_ctl" -D "$3" -l "$3.log" -w -t 600 -s \
+                -o "-c port=$5 -c archive_mode=off" start
+            for ((i = 0; i < 12000; i++)); do
+                [ "$("$4/psql" -X -A -t -h "$6" -p "$5" -U postgres -d postgres \
+                    -c "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ] && exit 0
+                sleep 0.05
+            done
+            echo "still in recovery after 600 s" >&2
+            exit 1' _ "$DRKIT" "$PG_OSUSER" "$rd/drkit-physical-restore" "$PGBIN" "$PG_PHYS_PORT"
+            "$PG_SOCK")
+        ;;
     pg_dump:backup)
         CMD=("$PGBIN/pg_dump" -Fc -h "$PG_SOCK" -p "$PG_SRC_PORT" -U postgres -d bench
             -f "$rd/repo-pg_dump/a$n.dump")
@@ -279,6 +304,22 @@ EOF
         tool_env drkit "$rd"
         CMD=("${ENV[@]}" "DRKIT_CONFIG=$rd/drkit.conf" "$DRKIT" init)
         run_untimed "pg-r$round-init-drkit"
+        ;;
+    drkit-physical)
+        cat >"$rd/drkit-physical.conf" <<EOF
+[core]
+    repository = local
+[repository "local"]
+    url = $rd/repo-drkit-physical
+[source "database"]
+    type = postgresql
+    conninfo = host=$PG_SOCK port=$PG_SRC_PORT dbname=bench user=postgres
+    method = physical
+    pg-bin = $PGBIN
+EOF
+        tool_env drkit-physical "$rd"
+        CMD=("${ENV[@]}" "DRKIT_CONFIG=$rd/drkit-physical.conf" "$DRKIT" init)
+        run_untimed "pg-r$round-init-drkit-physical"
         ;;
     pg_dump)
         CMD=(mkdir -p "$rd/repo-pg_dump")
@@ -423,7 +464,7 @@ pg_round() {
             continue
         fi
         note=
-        [ "$tool" = drkit ] &&
+        [[ "$tool" == drkit* ]] &&
             note="bytes_added $(pg_json_bytes_added "$LOGDIR/pg-r$round-backup-$tool.out")"
         record "$round" pg-backup "$tool" ok "$M_WALL" "$M_CPU" "$M_RSS" "$bytes" "$note"
     done
@@ -432,8 +473,9 @@ pg_round() {
     for tool in "${order[@]}"; do
         [ "${ready[$tool]}" = 1 ] || continue
         local port=$PG_DST_PORT db=bench_restored dd="$PG_DIR/dst"
-        if [ "$tool" = pgbackrest ]; then
-            port=$PG_PBR_PORT db=bench dd="$rd/pgbackrest-restore"
+        if [ "$tool" = pgbackrest ] || [ "$tool" = drkit-physical ]; then
+            port=$PG_PBR_PORT db=bench dd="$rd/$tool-restore"
+            [ "$tool" = pgbackrest ] || port=$PG_PHYS_PORT
             as_pg mkdir -m 700 "$dd"
             PG_RUNNING+=("$dd") # started by the timed command; stopped below or on exit
         else
@@ -442,7 +484,7 @@ pg_round() {
         fi
         pg_cmd "$tool" restore "$rd"
         log "  pg-restore: $tool"
-        if [ "$tool" = pgbackrest ]; then
+        if [ "$tool" = pgbackrest ] || [ "$tool" = drkit-physical ]; then
             measure "pg-r$round-restore-$tool"
             M_SRV=$(pg_server_cpu "$dd") # the new server's whole life so far
         else
@@ -462,7 +504,7 @@ pg_round() {
                 record "$round" pg-restore "$tool" ok "$M_WALL" "$M_CPU" "$M_RSS" - ""
             fi
         fi
-        if [ "$tool" = pgbackrest ]; then
+        if [ "$tool" = pgbackrest ] || [ "$tool" = drkit-physical ]; then
             pg_stop "$dd"
         else
             "$PGBIN/dropdb" --if-exists -h "$PG_SOCK" -p "$PG_DST_PORT" -U postgres bench_restored
@@ -502,7 +544,7 @@ pg_round() {
         fi
         after=$(repo_bytes "$rd/repo-$tool")
         note=
-        [ "$tool" = drkit ] &&
+        [[ "$tool" == drkit* ]] &&
             note="bytes_added $(pg_json_bytes_added "$LOGDIR/pg-r$round-update-$tool.out")"
         record "$round" pg-update "$tool" ok "$M_WALL" "$M_CPU" "$M_RSS" "$((after - before))" \
             "$note"
@@ -584,25 +626,30 @@ pg_report() {
 What each row measures:
 - pg-backup: a full backup of database bench. drkit: `backup create --component=database`
   (globals, schema and sequences through pg_dump/pg_dumpall, every table as its own COPY
-  stream, in one exported snapshot) into an empty repository. pg_dump: `pg_dump -Fc` into a
+  stream, in one exported snapshot) into an empty repository. drkit-physical: the same
+  command with `method = physical` (a base backup of the whole cluster: pg_basebackup's tar
+  stream with the WAL it needs, taken apart into the repository's trees). pg_dump: `pg_dump -Fc` into a
   file (the "repository" is that file). pgBackRest: `backup --type=full` of the whole cluster
   (zst, process-max=2, start-fast), repository including the WAL archived for it.
 - pg-restore: drkit: `backup restore latest --database-only --target=test` into a scratch
   database of the second cluster (built under a temporary name, then renamed). pg_dump:
-  `createdb` + `pg_restore -j 2` into the second cluster. pgBackRest: `restore` into a new data
+  `createdb` + `pg_restore -j 2` into the second cluster. pgBackRest and drkit-physical:
+  `restore` (drkit: `backup restore latest --database-only --target=DIR`) into a new data
   directory + `pg_ctl start` + waiting until recovery has ended (`pg_is_in_recovery()` false):
   the time until the restored cluster takes read-write sessions. Every restore is checked
   afterwards, untimed (row counts, sum of balances, indexes, constraints).
 - pg-update: after `UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE random() < 0.01`
   and a `SELECT sum(abalance)` that sets the new rows' hint bits (both untimed; otherwise the
   first logical reader pays ~1.5 s of server CPU for writing them), the next backup: drkit
-  `backup create --component=database` into the same repository, pg_dump another full `-Fc`
+  `backup create --component=database` into the same repository (drkit-physical: another base
+  backup, deduplicated against the first), pg_dump another full `-Fc`
   file, pgBackRest `backup --type=incr`. Its repository row is the bytes that backup added
   (`du -sb` before and after).
 - client CPU and peak RSS are GNU time's for the command (and its children: pg_dump, psql,
   pgBackRest's local processes). Server CPU is the CPU the PostgreSQL server's processes used
   during the command (backends, parallel workers, checkpointer, archiver and its archive-push
-  runs): for pgBackRest's restore, that of the restored server from its start.
+  runs): for pgBackRest's and drkit-physical's restores, that of the restored server from its
+  start.
 EOF
     echo
     if [ ${#PG_NOTES[@]} -gt 0 ]; then

@@ -24,13 +24,13 @@ KEEP=0
 NO_WAIT=0
 PASSWORD=bench
 PG_SCALE=70
-PG_TOOLS=drkit,pg_dump,pgbackrest
+PG_TOOLS=drkit,drkit-physical,pg_dump,pgbackrest
 S3_SIZE_MIB=256
 S3_TOOLS=drkit,restic
 
 ALL_TOOLS="drkit restic borg tar"
 ALL_SCENARIOS="initial nochange mutate restore check smallfiles prune pg s3"
-ALL_PG_TOOLS="drkit pg_dump pgbackrest"
+ALL_PG_TOOLS="drkit drkit-physical pg_dump pgbackrest"
 ALL_S3_TOOLS="drkit restic"
 
 usage() {
@@ -257,7 +257,7 @@ tool_env() {
     mkdir -p "$home"
     ENV=(env "HOME=$home" "XDG_CACHE_HOME=$home/.cache" "XDG_CONFIG_HOME=$home/.config")
     case "$tool" in
-    drkit) ENV+=("DRKIT_PASSWORD=$PASSWORD") ;;
+    drkit | drkit-physical) ENV+=("DRKIT_PASSWORD=$PASSWORD") ;;
     restic) ENV+=("RESTIC_PASSWORD=$PASSWORD" "RESTIC_CACHE_DIR=$home/restic-cache") ;;
     borg) ENV+=("BORG_PASSPHRASE=$PASSWORD" "BORG_BASE_DIR=$home" "BORG_DISPLAY_PASSPHRASE=no"
         "BORG_RELOCATED_REPO_ACCESS_IS_OK=yes") ;;
