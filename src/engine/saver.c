@@ -15,6 +15,7 @@
 #include "repo/sealed.h"
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/pool.h"
 #include "util/sig.h"
 #include "util/vec.h"
 #include "util/xalloc.h"
@@ -392,6 +393,68 @@ stream_room(struct saver_stream *st, unsigned char **p, size_t *room)
     *room = c->readcap - st->end;
 }
 
+/* One chunk of a parallel stream, sealed by a pool worker. */
+struct seal_job {
+    struct saver *s;
+    unsigned char *data; /* freed once sealed */
+    size_t len;
+    struct blob_id id;
+    int r;
+    struct drk_error err;
+};
+
+static void
+seal_job_run(void *arg, unsigned worker)
+{
+    struct seal_job *j = arg;
+    j->r = saver_put_blob(j->s, worker, BLOB_DATA, j->data, j->len, &j->id, NULL);
+    if (j->r)
+        drk_err_save(&j->err);
+    free(j->data);
+    j->data = NULL;
+}
+
+/* Hand a chunk to the pool; its id is filled in by stream_collect. */
+static void
+stream_dispatch(struct saver_stream *st, const unsigned char *p, size_t n)
+{
+    static const struct blob_id pending;
+    struct seal_job *j = xcalloc(1, sizeof(*j));
+    j->s = st->s;
+    j->data = xmemdup(p, n);
+    j->len = n;
+    if (st->njobs == st->capjobs) {
+        st->capjobs = st->capjobs ? 2 * st->capjobs : 64;
+        st->jobs = xrealloc(st->jobs, st->capjobs * sizeof(*st->jobs));
+    }
+    st->jobs[st->njobs++] = j;
+    blob_list_push(st->ids, &pending);
+    pool_add(st->pool, seal_job_run, j);
+}
+
+/* Wait for the pool, put the ids in place, report the first failure. */
+static int
+stream_collect(struct saver_stream *st)
+{
+    int r = 0;
+    if (!st->pool)
+        return 0;
+    pool_wait(st->pool);
+    for (size_t i = 0; i < st->njobs; i++) {
+        struct seal_job *j = st->jobs[i];
+        if (j->r && r == 0) {
+            r = j->r;
+            drk_err_restore(&j->err);
+        }
+        st->ids->v[st->ids_base + i] = j->id;
+        free(j);
+    }
+    free(st->jobs);
+    st->jobs = NULL;
+    st->njobs = st->capjobs = 0;
+    return r;
+}
+
 /* Cut and store every chunk the buffer allows: all of them at the end of the stream, else
  * only while at least the chunker's max is pending (a cut needs that much lookahead). */
 static int
@@ -409,6 +472,12 @@ stream_emit(struct saver_stream *st, bool eof)
         bool zero;
         if (n == 0) /* cannot happen: max bytes are offered, or the end */
             n = st->end - st->start;
+        if (st->pool) {
+            stream_dispatch(st, p, n);
+            st->start += n;
+            st->nbytes += n;
+            continue;
+        }
         zero = st->sparse && all_zero(p, n);
         if (zero) {
             pthread_mutex_lock(&s->zero_mu);
@@ -472,10 +541,19 @@ saver_stream_write(struct saver_stream *st, const void *data, size_t len)
     return 0;
 }
 
+void
+saver_stream_parallel(struct saver_stream *st, struct pool *pool)
+{
+    st->pool = pool;
+    st->ids_base = st->ids->n;
+}
+
 int
 saver_stream_end(struct saver_stream *st, uint64_t *nbytes)
 {
-    int r = stream_emit(st, true);
+    int r = stream_emit(st, true), rc = stream_collect(st);
+    if (r == 0)
+        r = rc;
     if (nbytes)
         *nbytes = st->nbytes;
     return r;

@@ -63,7 +63,15 @@ int saver_put_fd(struct saver *s, unsigned ctx, int fd, bool sparse, const char 
  * Pushed content (a COPY from PostgreSQL, a child's output): begin, write any number of
  * times, end. The bytes are chunked exactly as saver_put_fd would chunk them. One stream at a
  * time per context: a stream uses its context's chunk buffer.
+ *
+ * A single big stream (one table, a cluster's data files arriving in one tar stream) would
+ * keep one core busy hashing, compressing and encrypting while the others idle: with
+ * saver_stream_parallel the caller only cuts chunks, and a pool's workers seal them, worker
+ * w using context w (so those contexts must be otherwise idle meanwhile). Their ids land in
+ * order; failures are reported by saver_stream_end, which must then be called on every path.
  */
+struct seal_job;
+struct pool;
 struct saver_stream {
     struct saver *s;
     unsigned ctx;
@@ -71,9 +79,14 @@ struct saver_stream {
     struct blob_list *ids;
     size_t start, end;
     uint64_t nbytes;
+    struct pool *pool;      /* NULL: sealed by the caller */
+    struct seal_job **jobs; /* chunks handed to the pool, in order */
+    size_t njobs, capjobs, ids_base;
 };
 void saver_stream_begin(struct saver_stream *st, struct saver *s, unsigned ctx, bool sparse,
                         struct blob_list *ids);
+/* Seal this stream's chunks on pool (see above); right after begin. */
+void saver_stream_parallel(struct saver_stream *st, struct pool *pool);
 int saver_stream_write(struct saver_stream *st, const void *data, size_t len);
 int saver_stream_end(struct saver_stream *st, uint64_t *nbytes);
 

@@ -14,6 +14,7 @@
 #include "util/datetime.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/pool.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -153,8 +154,12 @@ backup_run(struct repo *repo, const struct backup_run_opts *o, struct backup_pro
         po.methods = o->db_methods;
         po.spread_checkpoint = o->db_spread_checkpoint;
         po.ctx = o->threads; /* the walker's context: the file workers are done */
+        /* so their contexts 0..threads-1 are free for the workers that seal big streams */
+        po.seal_pool = o->threads ? pool_new(o->threads, 2 * (size_t)o->threads) : NULL;
         atomic_store(&prog->phase, 1);
-        if ((r = pgdump_backup(repo, saver, &po, &prog->db, &snap->db_tree, &manifest)) != 0) {
+        r = pgdump_backup(repo, saver, &po, &prog->db, &snap->db_tree, &manifest);
+        pool_free(po.seal_pool);
+        if (r) {
             saver_abort(saver);
             goto out;
         }

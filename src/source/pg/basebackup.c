@@ -163,6 +163,8 @@ read_file(struct pbb *b, struct archive *a, struct pdir *d, const char *name, si
     else if (at_root && name_len == 15 && !memcmp(name, "backup_manifest", 15))
         keep = &b->manifest;
     saver_stream_begin(&st, b->saver, b->o->ctx, false, &ids);
+    if (b->o->seal_pool)
+        saver_stream_parallel(&st, b->o->seal_pool);
     while (r == 0 && (ar = archive_read_data_block(a, &block, &len, &off)) == ARCHIVE_OK) {
         while (r == 0 && (uint64_t)off > at) { /* a hole: the tar reader skipped zeros */
             size_t z =

@@ -25,11 +25,13 @@
 
 struct saver;
 struct pgconn_target;
+struct pool;
 
 struct pgbase_opts {
     const struct pgconn_target *target;
     bool spread_checkpoint; /* wait for the server's paced checkpoint instead of forcing one */
     unsigned ctx;           /* saver context to use */
+    struct pool *seal_pool; /* seals the files' chunks (saver_stream_parallel); may be NULL */
 };
 
 struct pgbase_progress {

@@ -158,6 +158,8 @@ copy_table(struct dumper *d, PGconn *c, const char *qualified, const char *colli
     }
     PQclear(res);
     saver_stream_begin(&st, d->saver, d->o->ctx, false, ids);
+    if (d->o->seal_pool)
+        saver_stream_parallel(&st, d->o->seal_pool);
     *rows = 0;
     while ((n = PQgetCopyData(c, &row, 0)) > 0) {
         if (r == 0)
@@ -178,6 +180,8 @@ copy_table(struct dumper *d, PGconn *c, const char *qualified, const char *colli
     }
     if (r == 0)
         r = saver_stream_end(&st, size);
+    else
+        (void)saver_stream_end(&st, size); /* wait for its chunks in the pool */
     free(sql);
     return r;
 }
@@ -519,7 +523,7 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
     if (r)
         goto out;
     if (o->methods & PGDUMP_PHYSICAL) {
-        struct pgbase_opts po = { o->target, o->spread_checkpoint, o->ctx };
+        struct pgbase_opts po = { o->target, o->spread_checkpoint, o->ctx, o->seal_pool };
         struct blob_id sub;
         if ((r = pgbase_backup(saver, &po, &prog->physical, &sub, &physical)) != 0)
             goto out;

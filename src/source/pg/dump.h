@@ -30,6 +30,7 @@
 struct repo;
 struct saver;
 struct pgconn_target;
+struct pool;
 
 struct pgdump_progress {
     _Atomic uint64_t tables, tables_total, rows, bytes;
@@ -53,6 +54,8 @@ struct pgdump_opts {
     unsigned methods;       /* PGDUMP_* bits; 0 means logical */
     bool spread_checkpoint; /* physical: the server's paced checkpoint */
     unsigned ctx;           /* saver context to use */
+    struct pool *seal_pool; /* seals the table streams' chunks (saver_stream_parallel); may
+                               be NULL */
 };
 
 /* On success *tree is the component's root tree and *manifest (caller decrefs) describes it:
