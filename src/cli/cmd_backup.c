@@ -115,11 +115,23 @@ snapshot_json(const struct snapshot *s, bool full)
 static void
 show_database(const struct snapshot *s)
 {
-    json_t *dbs = json_object_get(s->db_meta, "databases"), *db;
+    json_t *dbs = json_object_get(s->db_meta, "databases"), *db, *phys;
     size_t i;
     printf("database:   PostgreSQL %s%s\n",
            json_string_value(json_object_get(s->db_meta, "server_version")),
            json_is_true(json_object_get(s->db_meta, "globals")) ? ", roles and tablespaces" : "");
+    if ((phys = json_object_get(s->db_meta, "physical")) != NULL) {
+        char files[32], size[SIZE_FMT_MAX];
+        const char *end = json_string_value(json_object_get(phys, "end_lsn"));
+        out_count(files, sizeof(files),
+                  (uint64_t)json_integer_value(json_object_get(phys, "files")));
+        size_format((uint64_t)json_integer_value(json_object_get(phys, "bytes")), size);
+        printf("physical:   base backup of cluster %s: %s files, %s, WAL %s to %s (timeline "
+               "%lld)\n",
+               json_string_value(json_object_get(phys, "system_identifier")), files, size,
+               json_string_value(json_object_get(phys, "start_lsn")), end ? end : "?",
+               (long long)json_integer_value(json_object_get(phys, "timeline")));
+    }
     json_array_foreach(dbs, i, db)
     {
         json_t *tables = json_object_get(db, "tables"), *t;
@@ -316,8 +328,11 @@ backup_list(struct app *app, int argc, char **argv)
             }
             if (s->has_db) {
                 size_t ndb = json_array_size(json_object_get(s->db_meta, "databases"));
-                buf_addf(&note, "%s%zu database%s ", s->has_files ? "+ " : "", ndb,
-                         ndb == 1 ? "" : "s");
+                if (ndb || !json_object_get(s->db_meta, "physical"))
+                    buf_addf(&note, "%s%zu database%s ", s->has_files ? "+ " : "", ndb,
+                             ndb == 1 ? "" : "s");
+                if (json_object_get(s->db_meta, "physical"))
+                    buf_addf(&note, "%sphysical ", s->has_files || ndb ? "+ " : "");
             }
             if (s->partial)
                 buf_addf(&note, "partial (%llu unreadable) ", (unsigned long long)s->error_count);
