@@ -277,6 +277,8 @@ app_db_source(struct app *app, struct pgconn_target *t, struct app_db *out)
                                                              : PGDUMP_LOGICAL | PGDUMP_PHYSICAL;
         checkpoint = conf_get(app->conf, "source", subs[i], "checkpoint");
         out->spread_checkpoint = checkpoint && !strcmp(checkpoint, "spread");
+        if (conf_get_size(app->conf, "source", subs[i], "max-rate", &out->max_rate) != 0)
+            out->max_rate = 0;
         return 0;
     }
     return drk_err_set(DRK_ENOTFOUND, "no [source] of type postgresql in the config");

@@ -10,6 +10,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 struct conf;
@@ -85,6 +86,7 @@ struct app_db {
     size_t nexclude;
     unsigned methods;       /* PGDUMP_* bits from 'method' */
     bool spread_checkpoint; /* checkpoint = spread */
+    uint64_t max_rate;      /* max-rate (0: none) */
 };
 int app_db_source(struct app *app, struct pgconn_target *t, struct app_db *out);
 /* The database connection of [target "NAME"] (its conninfo, passfile). DRK_ENOTFOUND if

@@ -313,6 +313,7 @@ cmd_backup_create(struct app *app, int argc, char **argv)
         bo.nexclude_tables = adb.nexclude;
         bo.db_methods = adb.methods;
         bo.db_spread_checkpoint = adb.spread_checkpoint;
+        bo.db_max_rate = adb.max_rate;
     }
     memset(&bp, 0, sizeof(bp));
     ra.bp = &bp;

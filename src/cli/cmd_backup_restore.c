@@ -94,6 +94,7 @@ struct restore_ctx {
     /* another tree than the files (a physical backup's data directory), with its totals */
     const struct blob_id *root;
     uint64_t root_files, root_bytes;
+    const char *shown_target; /* named in messages instead of the directory written (staging) */
 };
 
 static int
@@ -216,21 +217,22 @@ restore_files(struct app *app, struct snapshot *s, const struct restore_ctx *rc,
                     "error",
                     out_json_bytes(res.errors.v[i].message, strlen(res.errors.v[i].message))));
         json_object_update_new(
-            out,
-            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "target",
-                      target_abs, "files_written", (json_int_t)res.files_written, "files_unchanged",
-                      (json_int_t)res.files_unchanged, "dirs", (json_int_t)res.dirs, "links",
-                      (json_int_t)res.links, "deleted", (json_int_t)res.deleted, "bytes_written",
-                      (json_int_t)res.bytes_written, "integrity_errors",
-                      (json_int_t)res.integrity_errors, "io_errors", (json_int_t)res.io_errors,
-                      "unsafe_errors", (json_int_t)res.unsafe_errors, "duration",
-                      dt_monotonic() - t0, "errors", errs));
+            out, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "target",
+                           rc->shown_target ? rc->shown_target : target_abs, "files_written",
+                           (json_int_t)res.files_written, "files_unchanged",
+                           (json_int_t)res.files_unchanged, "dirs", (json_int_t)res.dirs, "links",
+                           (json_int_t)res.links, "deleted", (json_int_t)res.deleted,
+                           "bytes_written", (json_int_t)res.bytes_written, "integrity_errors",
+                           (json_int_t)res.integrity_errors, "io_errors", (json_int_t)res.io_errors,
+                           "unsafe_errors", (json_int_t)res.unsafe_errors, "duration",
+                           dt_monotonic() - t0, "errors", errs));
     } else if (!app->quiet) {
         char files[32], bytes[SIZE_FMT_MAX], dur[24];
         out_count(files, sizeof(files), res.files_written);
         size_format(res.bytes_written, bytes);
         dt_format_duration(dt_monotonic() - t0, dur);
-        printf("restored %s to %s: %s files written", s->name, target_abs, files);
+        printf("restored %s to %s: %s files written", s->name,
+               rc->shown_target ? rc->shown_target : target_abs, files);
         if (rc->delta)
             printf(" (%llu unchanged, left as they were)", (unsigned long long)res.files_unchanged);
         if (rc->delete_extra)
@@ -258,7 +260,7 @@ restore_physical(struct app *app, struct snapshot *s, struct restore_ctx *rc, co
     struct blob_codec codec;
     struct blob_id root;
     const json_t *meta = NULL;
-    char *abs = fs_abspath(dir);
+    char *abs = fs_abspath(dir), *staging = NULL;
     int r;
 
     blob_codec_init(&codec);
@@ -267,16 +269,18 @@ restore_physical(struct app *app, struct snapshot *s, struct restore_ctx *rc, co
         r = snapdb_physical(app->repo, &codec, s, &root, &meta);
     blob_codec_release(&codec);
     if (r == 0)
-        r = pgphys_check_dir(abs);
+        r = pgphys_prepare(abs, &staging);
     if (r)
         goto out;
     rc->root = &root;
     rc->root_files = (uint64_t)json_integer_value(json_object_get(meta, "files"));
     rc->root_bytes = (uint64_t)json_integer_value(json_object_get(meta, "bytes"));
-    if ((r = restore_files(app, s, rc, abs, NULL, 0, out, t0)) != 0)
+    rc->shown_target = abs;
+    if ((r = restore_files(app, s, rc, staging, NULL, 0, out, t0)) != 0 ||
+        (r = pgphys_finish(abs, staging)) != 0) {
+        pgphys_abandon(abs, staging);
         goto out;
-    if ((r = pgphys_finish(abs)) != 0)
-        goto out;
+    }
     json_object_set_new(out, "data_directory", json_string(abs));
     json_object_set_new(out, "physical", json_deep_copy(meta));
     if (!app->json && !app->quiet) {
@@ -288,6 +292,7 @@ restore_physical(struct app *app, struct snapshot *s, struct restore_ctx *rc, co
     }
 out:
     free(abs);
+    free(staging);
     return r;
 }
 

@@ -153,6 +153,7 @@ backup_run(struct repo *repo, const struct backup_run_opts *o, struct backup_pro
         po.nonly = o->nonly_tables;
         po.methods = o->db_methods;
         po.spread_checkpoint = o->db_spread_checkpoint;
+        po.max_rate = o->db_max_rate;
         po.ctx = o->threads; /* the walker's context: the file workers are done */
         /* so their contexts 0..threads-1 are free for the workers that seal big streams */
         po.seal_pool = o->threads ? pool_new(o->threads, 2 * (size_t)o->threads) : NULL;

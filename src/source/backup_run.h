@@ -45,6 +45,7 @@ struct backup_run_opts {
     size_t nonly_tables;
     unsigned db_methods;       /* PGDUMP_* bits (source/pg/dump.h); 0: logical */
     bool db_spread_checkpoint; /* physical: the server's paced checkpoint */
+    uint64_t db_max_rate;      /* physical: bytes per second (0: no limit) */
 };
 
 struct backup_progress {

@@ -10,6 +10,10 @@
 #   - a second backup of a barely changed cluster adds a small part of its size
 #   - method = both: one snapshot restores logically into a target database and physically
 #     into a directory
+#   - a restore killed midway leaves no global/pg_control (no server starts on a partial
+#     cluster), and the next restore removes its staging directory and completes
+#   - a base backup whose replication connection is cut (max-rate slows it down) fails with
+#     pg_basebackup's words and records no snapshot
 #   - refused, writing nothing: a non-empty directory, --table or --force on a physical-only
 #     snapshot, --physical on a logical-only one; a failing pg_basebackup (replication refused
 #     by pg_hba) fails the backup with its own words and records no snapshot
@@ -102,6 +106,60 @@ run_drkit 2 --config="$T/conf" backup restore "$snap1" --database-only --force -
 run_drkit 2 --config="$T/conf" backup restore "$snap1" --database-only
 grep -q "data-directory" "$T/err" || fail "a physical restore without a directory: $(cat "$T/err")"
 ok "non-empty directory, --table, --force and no directory are refused"
+
+# --- a restore killed midway leaves nothing a server would start on; the next one finishes ------
+pg_scratch_dir
+K=$PG_SCRATCH/data
+killed=0 midway=0
+for round in 1 2 3 4 5 6; do
+    rm -rf "$K"
+    DRKIT_THREADS=1 "$DRKIT" --config="$T/conf" backup restore "$snap1" --database-only \
+        --target="$K" --quiet >/dev/null 2>&1 &
+    pid=$!
+    ms=$((50 + RANDOM % 1200)) # a whole restore takes about a second here
+    sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
+    kill -9 "$pid" 2>/dev/null || true
+    rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    [ "$rc" -eq 0 ] && continue # it had finished
+    killed=$((killed + 1))
+    [ -z "$(find "$K" -path '*/.drkit-restore-*/*' -type f 2>/dev/null | head -n 1)" ] ||
+        midway=$((midway + 1))
+    [ ! -e "$K/global/pg_control" ] ||
+        fail "round $round: a killed restore left global/pg_control beside a partial cluster"
+    run_drkit 0 --config="$T/conf" backup restore "$snap1" --database-only --target="$K"
+    [ -z "$(find "$K" -maxdepth 1 -name '.drkit-restore-*')" ] ||
+        fail "round $round: the interrupted restore's staging directory is still there"
+    pg_as_owner "$PG_BIN/pg_verifybackup" --no-parse-wal "$K" >"$T/verify" 2>&1 ||
+        fail "round $round: the restore after a kill is not exact: $(cat "$T/verify")"
+done
+echo "# $killed of 6 restores were killed, $midway of them with files written"
+[ "$midway" -ge 1 ] || fail "no kill landed while files were being written"
+ok "killed restores leave no startable partial cluster; the next restore completes it"
+
+# --- a base backup whose connection drops fails, and records nothing ----------------------------
+pg_drkit_conf "$T/slow.conf" "$T/repo" shop shop "method = physical
+max-rate = 1MiB"
+n_before=$("$DRKIT" --config="$T/slow.conf" backup list --json | jq length)
+"$DRKIT" --config="$T/slow.conf" backup create --component=database >"$T/slow.out" 2>"$T/slow.err" &
+pid=$!
+for _ in $(seq 1 100); do
+    [ "$(pg_sql postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender'")" = 0 ] ||
+        break
+    sleep 0.1
+done
+sleep 0.5
+pg_sql postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    WHERE backend_type = 'walsender'" >/dev/null
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 1 ] || fail "a base backup whose connection dropped exited $rc: $(cat "$T/slow.err")"
+grep -q "pg_basebackup" "$T/slow.err" ||
+    fail "the dropped connection is not reported in pg_basebackup's words: $(cat "$T/slow.err")"
+assert_eq "$("$DRKIT" --config="$T/slow.conf" backup list --json | jq length)" "$n_before" \
+    "a base backup cut short recorded a snapshot"
+run_drkit 0 --config="$T/conf" backup check
+ok "a dropped replication connection fails the backup: $(head -c 160 "$T/slow.err" | tr '\n' ' ')"
 
 # --- the next backup adds little -------------------------------------------------------------------
 pg_sql bank "UPDATE accounts SET balance = balance WHERE id = 1" >/dev/null

@@ -391,7 +391,7 @@ pgbase_backup(struct saver *saver, const struct pgbase_opts *o, struct pgbase_pr
 {
     struct pbb b;
     struct proc p;
-    char *prog_path = NULL, *ci = NULL, sysid[32] = "", label[64];
+    char *prog_path = NULL, *ci = NULL, sysid[32] = "", label[64], rate[40];
     const char *argv[16];
     int n = 0, r, rf;
 
@@ -417,6 +417,11 @@ pgbase_backup(struct saver *saver, const struct pgbase_opts *o, struct pgbase_pr
     argv[n++] = "--format=tar";
     argv[n++] = "--wal-method=fetch";
     argv[n++] = o->spread_checkpoint ? "--checkpoint=spread" : "--checkpoint=fast";
+    if (o->max_rate) {
+        snprintf(rate, sizeof(rate), "--max-rate=%lluk",
+                 (unsigned long long)(o->max_rate + 1023) / 1024);
+        argv[n++] = rate;
+    }
     argv[n++] = "--label";
     argv[n++] = label;
     argv[n++] = "-d";

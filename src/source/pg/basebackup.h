@@ -30,6 +30,7 @@ struct pool;
 struct pgbase_opts {
     const struct pgconn_target *target;
     bool spread_checkpoint; /* wait for the server's paced checkpoint instead of forcing one */
+    uint64_t max_rate;      /* bytes per second the server may send; 0: no limit */
     unsigned ctx;           /* saver context to use */
     struct pool *seal_pool; /* seals the files' chunks (saver_stream_parallel); may be NULL */
 };

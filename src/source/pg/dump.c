@@ -523,7 +523,8 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
     if (r)
         goto out;
     if (o->methods & PGDUMP_PHYSICAL) {
-        struct pgbase_opts po = { o->target, o->spread_checkpoint, o->ctx, o->seal_pool };
+        struct pgbase_opts po = { o->target, o->spread_checkpoint, o->max_rate, o->ctx,
+                                  o->seal_pool };
         struct blob_id sub;
         if ((r = pgbase_backup(saver, &po, &prog->physical, &sub, &physical)) != 0)
             goto out;

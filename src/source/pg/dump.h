@@ -53,6 +53,7 @@ struct pgdump_opts {
     size_t nonly;
     unsigned methods;       /* PGDUMP_* bits; 0 means logical */
     bool spread_checkpoint; /* physical: the server's paced checkpoint */
+    uint64_t max_rate;      /* physical: bytes per second (0: no limit) */
     unsigned ctx;           /* saver context to use */
     struct pool *seal_pool; /* seals the table streams' chunks (saver_stream_parallel); may
                                be NULL */
