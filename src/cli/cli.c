@@ -637,13 +637,20 @@ app_open_repo(struct app *app, int lock)
     }
     if (!lock)
         return 0;
+    return app_lock(app, app->repo, lock == 2, &app->lock);
+}
+
+int
+app_lock(struct app *app, struct repo *repo, bool exclusive, struct repo_lock **out)
+{
+    int r;
     if (app->lock_wait < 0) {
         uint64_t secs = 0;
         conf_get_duration(app->conf, "core", NULL, "lock-wait", &secs);
         app->lock_wait = (long)secs;
     }
     for (double start = dt_monotonic();;) {
-        r = lock_acquire(app->repo, lock == 2, app->command, &app->lock);
+        r = lock_acquire(repo, exclusive, app->command, out);
         if (r != DRK_ELOCKED || dt_monotonic() - start >= (double)app->lock_wait)
             return r;
         log_detail("waiting for the lock: %s", drk_err_msg());

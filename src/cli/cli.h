@@ -97,6 +97,10 @@ int app_no_options(struct app *app, void *ctx, int c, const char *arg);
 /* Open the repository selected by --repo/--storage/$DRKIT_REPOSITORY/config (and lock it:
  * lock 0 none, 1 shared, 2 exclusive). */
 int app_open_repo(struct app *app, int lock);
+/* Lock repo (shared or exclusive) for app->command, waiting up to --lock-wait/[core]
+ * lock-wait while another process holds it. */
+struct repo_lock;
+int app_lock(struct app *app, struct repo *repo, bool exclusive, struct repo_lock **out);
 /* Where the repository is, and which config section describes it (may be NULL). */
 int app_repo_location(struct app *app, const char **location_out);
 /* Open the storage at location; section: the [repository "NAME"] whose remote settings

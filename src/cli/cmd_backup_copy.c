@@ -98,7 +98,7 @@ open_target(struct app *app, const struct copy_ctx *cc, struct repo **out, struc
         stor_close(stor);
         return drk_err_wrap(r, "the target repository");
     }
-    if ((r = lock_acquire(*out, false, "backup copy", lock)) != 0) {
+    if ((r = app_lock(app, *out, false, lock)) != 0) {
         repo_free(*out);
         *out = NULL;
     }

@@ -236,6 +236,18 @@ json_valid "$T/out"
 assert_eq "$(jq -c '[.removed, (.locks | length), .locks[0].stale, .locks[0].removed, .locks[0].pid]' "$T/out")" \
     "[0,1,false,false,$kpid]" "unlock --json beside a live exclusive lock: [removed, locks, stale, removed, pid]"
 [ -f "$LK" ] || fail "unlock removed the live lock"
+# backup copy into the locked repository waits for its lock too
+init_repo "$T/other"
+run_drkit 0 --repo "$T/other" backup create "$SRC"
+DRKIT_TO_PASSWORD=$DRKIT_PASSWORD "$DRKIT" --repo "$T/other" "${W60[@]}" backup copy --all \
+    --to-repo="$R" >"$T/cw.out" 2>"$T/cw.err" &
+cw=$!
+track_pid "$cw"
+sleep 1
+kill -0 "$cw" 2>/dev/null || {
+    cat "$T/cw.err" >&2
+    fail "backup copy ${W60[*]} did not wait for the target's exclusive lock"
+}
 feed kp "passwd-new"
 rc=0
 wait "$kpid" || rc=$?
@@ -243,9 +255,15 @@ wait "$kpid" || rc=$?
     cat "$T/kp.err" >&2
     fail "key passwd exited $rc"
 }
+rc=0
+wait "$cw" || rc=$?
+[ "$rc" -eq 0 ] || {
+    cat "$T/cw.err" >&2
+    fail "backup copy ${W60[*]} exited $rc once the target's lock was free"
+}
 [ "$(lock_files "$R")" -eq 0 ] || fail "lock files left after key passwd: $(ls "$R/locks")"
 export DRKIT_PASSWORD=passwd-new
-ok "beside key passwd (exclusive, pid $kpid): backup create, restore, test, check, prune exit 5 naming it; unlock keeps its lock"
+ok "beside key passwd (exclusive, pid $kpid): backup create, restore, test, check, prune exit 5 naming it; unlock keeps its lock; backup copy into it waits (${W60[*]})"
 
 # --- stale locks: kill -9 ------------------------------------------------------------------------------
 start_backup b2
