@@ -107,6 +107,17 @@ write_lock(struct repo_lock *l, char id_out[ID_HEX_LEN + 1])
     return r;
 }
 
+/* Does the lock's process (on this host) still run, and is it the same process? */
+static bool
+holder_alive(const struct lock_info *li)
+{
+    if (li->pid <= 0)
+        return false;
+    if (kill((pid_t)li->pid, 0) != 0 && errno == ESRCH)
+        return false;
+    return !li->process_start || proc_start_time(li->pid) == li->process_start;
+}
+
 static void
 parse_lock(struct stor *stor, struct lock_info *li, const struct buf *raw)
 {
@@ -134,20 +145,21 @@ parse_lock(struct stor *stor, struct lock_info *li, const struct buf *raw)
 
     snprintf(key, sizeof(key), "locks/%s", li->id);
     held = stor_lock_held(stor, key);
-    if (held == 1 || held == 0) { /* the kernel knows, and it knows best */
-        li->stale = held == 0;
-        return;
-    }
     dt_now(&now);
     my_identity(host, sizeof(host), user, sizeof(user));
-    if (now.sec - li->time.sec > LOCK_STALE) {
-        li->stale = true;
-    } else if (!strcmp(host, li->hostname) && li->pid > 0) {
-        if (kill((pid_t)li->pid, 0) != 0 && errno == ESRCH)
-            li->stale = true;
-        else if (li->process_start && proc_start_time(li->pid) != li->process_start)
-            li->stale = true;
+    if (held == 1) /* the kernel knows, and it knows best */
+        return;
+    if (held == 0) {
+        /* ... except in the instant between the file's creation and its holder's flock:
+         * a lock file seconds old whose process is alive here is being taken, not stale */
+        li->stale = !(now.sec - li->time.sec <= LOCK_TAKING && !strcmp(host, li->hostname) &&
+                      holder_alive(li));
+        return;
     }
+    if (now.sec - li->time.sec > LOCK_STALE)
+        li->stale = true;
+    else if (!strcmp(host, li->hostname) && li->pid > 0)
+        li->stale = !holder_alive(li);
 }
 
 struct names {

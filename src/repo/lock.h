@@ -9,11 +9,11 @@
  * It is refreshed (rewritten under a new id, the old one deleted) every LOCK_REFRESH
  * seconds while held. On local storage the holder also keeps a kernel flock on its lock
  * file: a lock file nobody holds belongs to a process that is gone, whatever host or pid
- * namespace it ran in. Where the storage has no trustworthy kernel lock, a lock is stale
- * when its time is older than LOCK_STALE seconds, or when it was taken on this host by a
- * process that no longer exists (pid gone, or reused by one with another start time).
- * So a crashed drkit never leaves a lock that needs a human. Stale locks are ignored, and
- * removed by `drkit unlock`.
+ * namespace it ran in (or, for LOCK_TAKING seconds, to a live one taking it right now). Where the
+ * storage has no trustworthy kernel lock, a lock is stale when its time is older than LOCK_STALE
+ * seconds, or when it was taken on this host by a process that no longer exists (pid gone, or
+ * reused by one with another start time). So a crashed drkit never leaves a lock that needs a
+ * human. Stale locks are ignored, and removed by `drkit unlock`.
  */
 #ifndef DRK_REPO_LOCK_H
 #define DRK_REPO_LOCK_H
@@ -29,6 +29,9 @@ struct repo_lock;
 
 #define LOCK_REFRESH 300
 #define LOCK_STALE   1800
+/* a lock file this young whose process runs on this host is being taken (its flock follows
+ * its creation by moments), even where the kernel says nobody holds it yet */
+#define LOCK_TAKING 10
 
 struct lock_info {
     char *id;
