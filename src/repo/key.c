@@ -235,6 +235,18 @@ out:
     return r;
 }
 
+/* A key file's name is the SHA-256 of its text (key_add), so a file named otherwise was
+ * damaged or put there by something else. */
+static bool
+named_by_content(const char *name, const struct buf *raw)
+{
+    unsigned char hash[32];
+    char hex[65];
+    sha256(raw->data, raw->len, hash);
+    hex_encode(hex, hash, sizeof(hash));
+    return !strcmp(name, hex);
+}
+
 int
 key_list(struct stor *stor, struct key_info **out, size_t *nout)
 {
@@ -256,8 +268,10 @@ key_list(struct stor *stor, struct key_info **out, size_t *nout)
         if ((r = stor_get(stor, key, &raw, SMALL_FILE_MAX)) != 0)
             goto out;
         j = json_loadb((const char *)raw.data, raw.len, 0, &jerr);
-        if (!j || !json_is_object(j)) {
-            ki.damaged = true;
+        if (!j || !json_is_object(j) || !named_by_content(kn.names.v[i], &raw) ||
+            !json_is_string(json_object_get(j, "salt")) ||
+            !json_is_string(json_object_get(j, "data"))) {
+            ki.damaged = true; /* or not a key at all: a stray file never counts as one */
         } else {
             const char *c = json_string_value(json_object_get(j, "created"));
             const char *h = json_string_value(json_object_get(j, "host"));

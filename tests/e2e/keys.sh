@@ -224,6 +224,14 @@ assert_eq "$(keys_now)" "$K4" "the key file after refusing to remove the last ke
 opens "$P4"
 ok "the last key cannot be removed (exit 2, 'last key'); it still opens the repository"
 
+# --- a stray file in keys/ is not a key ----------------------------------------------------------------
+printf '{"salt": "c2FsdA==", "data": "ZGF0YQ=="}' >"$R/keys/stray"
+with "$P4" run_drkit 0 --repo "$R" key list --json
+assert_eq "$(jq -c '[.[] | select(.id == "stray") | .damaged]' "$T/out")" "[true]" \
+    "a file in keys/ that is not named by its content"
+rm -f "$R/keys/stray"
+ok "a stray file in keys/ is listed as damaged, never counted as a key"
+
 # --- the data was never touched -------------------------------------------------------------------
 data_manifest | cmp -s - "$T/data.before" || {
     data_manifest | diff "$T/data.before" - >&2 || true
