@@ -656,7 +656,8 @@ app_lock(struct app *app, struct repo *repo, bool exclusive, struct repo_lock **
         log_detail("waiting for the lock: %s", drk_err_msg());
         if (sig_interrupted())
             return drk_err_set(DRK_EINTR, "interrupted while waiting for the lock");
-        usleep(500 * 1000);
+        /* 0.25-0.75 s: two waiters started together (cron) do not retry in lockstep */
+        usleep(250 * 1000 + randombytes_uniform(500 * 1000));
     }
 }
 
