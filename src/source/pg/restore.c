@@ -12,6 +12,7 @@
 #include "repo/snapshot.h"
 #include "source/pg/conn.h"
 #include "source/pg/copyin.h"
+#include "source/pg/copysplit.h"
 #include "source/pg/snapdb.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -43,16 +44,21 @@ write_fd(void *arg, const void *data, size_t len)
 
 /* Run psql on database db with the script `node` (or `text` when node is NULL) on stdin.
  * stop_on_error: ON_ERROR_STOP (a failing statement fails the run); else *errors gets what
- * psql said. */
+ * psql said. building: db is the database being built, whose statements need not wait for
+ * their commits to reach the disk (a commit per statement: 7-20% of a schema's DDL time); the
+ * swap's commit, which waits, makes all of them durable before the database is in use. */
 static int
 run_psql(struct repo *repo, struct blob_codec *c, const struct pgconn_target *t, const char *db,
-         const struct node *node, const char *text, bool stop_on_error, struct buf *errors)
+         const struct node *node, const char *text, bool stop_on_error, bool building,
+         struct buf *errors)
 {
-    char *prog = pgconn_program(t, "psql"), *ci = NULL;
-    const char *argv[12];
+    char *prog = pgconn_program(t, "psql"), *ci = NULL, *options = NULL;
+    const char *argv[12], *env[4];
+    const char *const *base = pgconn_child_env(t);
     struct proc p;
     struct fd_sink sink;
     int n = 0, r, rf;
+    size_t ne = 0;
 
     if (!node && !text) { /* a section this snapshot does not have (older snapshots) */
         free(prog);
@@ -71,7 +77,16 @@ run_psql(struct repo *repo, struct blob_codec *c, const struct pgconn_target *t,
     argv[n++] = "-d";
     argv[n++] = ci;
     argv[n] = NULL;
-    if ((r = proc_start(&p, argv, pgconn_child_env(t), PROC_STDIN_PIPE)) != 0)
+    for (; base[ne] && ne < 2; ne++)
+        env[ne] = base[ne];
+    if (building) { /* added to the operator's PGOPTIONS, if any */
+        const char *old = getenv("PGOPTIONS");
+        options = xasprintf("PGOPTIONS=%s%s-c synchronous_commit=off", old ? old : "",
+                            old && *old ? " " : "");
+        env[ne++] = options;
+    }
+    env[ne] = NULL;
+    if ((r = proc_start(&p, argv, env, PROC_STDIN_PIPE)) != 0)
         goto out;
     sink.fd = p.in_fd;
     r = node ? snapdb_stream(repo, c, node, write_fd, &sink) : write_fd(&sink, text, strlen(text));
@@ -86,6 +101,7 @@ run_psql(struct repo *repo, struct blob_codec *c, const struct pgconn_target *t,
 out:
     free(prog);
     free(ci);
+    free(options);
     return r;
 }
 
@@ -162,7 +178,7 @@ apply_globals(struct repo *repo, struct blob_codec *c, const struct pgconn_targe
     }
     buf_addch(&script, '\0');
     maint = pgconn_dbname(t);
-    r = run_psql(repo, c, t, PQdb(admin), NULL, (const char *)script.data, false, &errors);
+    r = run_psql(repo, c, t, PQdb(admin), NULL, (const char *)script.data, false, false, &errors);
     if (r == 0 && res->roles_created.n) { /* report only the roles that now exist */
         PGresult *now = NULL;
         size_t kept = 0;
@@ -204,6 +220,9 @@ out:
 
 /* ---- table data, several tables at once --------------------------------------------- */
 
+/* A table at least this big is loaded over several connections when loaders are idle. */
+#define SPLIT_MIN_BYTES ((json_int_t)32 << 20)
+
 struct loader {
     struct repo *repo;
     const struct pgconn_target *t;
@@ -211,19 +230,65 @@ struct loader {
     const struct snapdb *sdb;
     const json_t **tables;
     size_t ntables;
-    _Atomic size_t next;
+    bool split; /* several loaders: big tables are shared */
     _Atomic int failed;
     struct pgrestore_progress *prog;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* next, splits, err */
+    size_t next;
+    VEC(struct copysplit *) splits;
     int err;
     char *errmsg;
 };
+
+static bool
+big_table(const json_t *tb)
+{
+    return json_integer_value(json_object_get(tb, "bytes")) >= SPLIT_MIN_BYTES;
+}
+
+/* Claim the next table; a big one is registered for helpers at once, so that a loader that
+ * finds no table left also finds every split still running. */
+static const json_t *
+claim_table(struct loader *l, PGconn *c, char **into, struct copysplit **split)
+{
+    const json_t *tb = NULL;
+    char *qs, *qt;
+    pthread_mutex_lock(&l->mu);
+    if (l->next < l->ntables) {
+        tb = l->tables[l->next++];
+        qs = pgconn_quote_ident(c, json_string_value(json_object_get(tb, "schema")));
+        qt = pgconn_quote_ident(c, json_string_value(json_object_get(tb, "name")));
+        *into = xasprintf("%s.%s", qs, qt);
+        free(qs);
+        free(qt);
+        *split = NULL;
+        if (l->split && big_table(tb) && snapdb_table_file(l->sdb, tb)) {
+            *split = copysplit_new(c, *into, tb, l->prog);
+            vec_push(&l->splits, *split);
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return tb;
+}
+
+static struct copysplit *
+open_split(struct loader *l)
+{
+    struct copysplit *found = NULL;
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->splits.n && !found; i++)
+        if (copysplit_open(l->splits.v[i]))
+            found = l->splits.v[i];
+    pthread_mutex_unlock(&l->mu);
+    return found;
+}
 
 static void *
 loader_main(void *arg)
 {
     struct loader *l = arg;
     struct blob_codec codec;
+    struct copysplit *split;
     PGconn *c = NULL;
     int r;
 
@@ -231,20 +296,20 @@ loader_main(void *arg)
     if ((r = pgconn_connect(l->t, l->db, &c)) == 0)
         r = pgconn_exec(c, "SET synchronous_commit = off");
     while (r == 0 && !atomic_load(&l->failed)) {
-        size_t i = atomic_fetch_add(&l->next, 1);
-        const json_t *tb;
-        char *qs, *qt, *into;
-        if (i >= l->ntables)
+        char *into = NULL;
+        const json_t *tb = claim_table(l, c, &into, &split);
+        if (!tb)
             break;
-        tb = l->tables[i];
-        qs = pgconn_quote_ident(c, json_string_value(json_object_get(tb, "schema")));
-        qt = pgconn_quote_ident(c, json_string_value(json_object_get(tb, "name")));
-        into = xasprintf("%s.%s", qs, qt);
-        r = pgrestore_copy_in(l->repo, &codec, c, into, l->sdb, tb, l->prog);
-        free(qs);
-        free(qt);
+        if (split)
+            r = copysplit_produce(split, l->repo, &codec, c, snapdb_table_file(l->sdb, tb),
+                                  &l->failed);
+        else
+            r = pgrestore_copy_in(l->repo, &codec, c, into, l->sdb, tb, l->prog);
         free(into);
     }
+    /* no table left: help load the big ones still running */
+    while (r == 0 && !atomic_load(&l->failed) && (split = open_split(l)) != NULL)
+        r = copysplit_help(split, c, &l->failed);
     if (r) {
         pthread_mutex_lock(&l->mu);
         if (!l->err) {
@@ -275,7 +340,7 @@ load_tables(struct repo *repo, const struct pgconn_target *t, const char *db,
     json_t *arr = json_object_get(sdb->meta, "tables"), *e;
     struct loader l;
     pthread_t tid[16];
-    size_t i, nthreads;
+    size_t i, nthreads, nbig = 0, useful;
     int r = 0;
 
     memset(&l, 0, sizeof(l));
@@ -286,24 +351,36 @@ load_tables(struct repo *repo, const struct pgconn_target *t, const char *db,
     l.prog = prog;
     l.ntables = json_array_size(arr);
     l.tables = xcalloc(l.ntables ? l.ntables : 1, sizeof(*l.tables));
-    json_array_foreach(arr, i, e) l.tables[i] = e;
+    json_array_foreach(arr, i, e)
+    {
+        l.tables[i] = e;
+        nbig += big_table(e);
+    }
     qsort(l.tables, l.ntables, sizeof(*l.tables), bytes_desc); /* biggest first */
     pthread_mutex_init(&l.mu, NULL);
     nthreads = threads ? threads : 2;
     if (nthreads > 16)
         nthreads = 16;
-    if (nthreads > l.ntables)
-        nthreads = l.ntables;
+    /* one loader per table, and the others a big table can keep busy */
+    useful = l.ntables + nbig * (nthreads - 1);
+    if (nthreads > useful)
+        nthreads = useful;
+    l.split = nthreads > 1;
     for (i = 0; i < nthreads; i++)
         if (pthread_create(&tid[i], NULL, loader_main, &l) != 0)
             break;
     nthreads = i;
-    if (nthreads == 0 && l.ntables)
+    if (nthreads == 0 && l.ntables) {
+        l.split = false;
         loader_main(&l);
+    }
     for (i = 0; i < nthreads; i++)
         pthread_join(tid[i], NULL);
     if (l.err)
         r = drk_err_set(l.err, "%s", l.errmsg);
+    for (i = 0; i < l.splits.n; i++)
+        copysplit_free(l.splits.v[i]);
+    vec_free(&l.splits);
     free(l.errmsg);
     free(l.tables);
     pthread_mutex_destroy(&l.mu);
@@ -551,19 +628,19 @@ pgrestore_database(struct repo *repo, const struct snapshot *s, const struct pgr
     created = true;
     atomic_store(&prog->step, 0);
     if ((r = run_psql(repo, &codec, o->server, tmp, snapdb_file(&sdb, "pre-data.sql"), NULL, true,
-                      NULL)) != 0)
+                      true, NULL)) != 0)
         goto out;
     atomic_store(&prog->step, 1);
     if ((r = load_tables(repo, o->server, tmp, &sdb, o->threads, prog)) != 0)
         goto out;
     if ((r = run_psql(repo, &codec, o->server, tmp, snapdb_file(&sdb, "data-extra.sql"), NULL, true,
-                      NULL)) != 0 ||
+                      true, NULL)) != 0 ||
         (r = run_psql(repo, &codec, o->server, tmp, snapdb_file(&sdb, "sequences.sql"), NULL, true,
-                      NULL)) != 0)
+                      true, NULL)) != 0)
         goto out;
     atomic_store(&prog->step, 2);
     if ((r = run_psql(repo, &codec, o->server, tmp, snapdb_file(&sdb, "post-data.sql"), NULL, true,
-                      NULL)) != 0)
+                      true, NULL)) != 0)
         goto out;
     atomic_store(&prog->step, 3);
     if ((r = swap_in(admin, tmp, dest, exists, res)) != 0)

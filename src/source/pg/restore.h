@@ -3,11 +3,13 @@
  *
  * A whole database is rebuilt under a temporary name (<name>__drkit_restore): missing
  * roles from globals.sql, pre-data.sql through psql, each table's rows by COPY FROM STDIN
- * (several tables at once, one connection each), data-extra.sql (sequence values, large
- * objects) and post-data.sql (indexes, constraints, triggers). Only when all of it
- * succeeded is an existing database of the destination name swapped out and dropped; any
- * failure — a damaged blob, a psql error — drops the temporary database and leaves the
- * destination as it was.
+ * (several tables at once, one connection each; loaders left without a table help load the
+ * big ones, see copysplit.h), data-extra.sql (sequence values, large objects) and
+ * post-data.sql (indexes, constraints, triggers). Nothing of the database being built waits
+ * for its commits to reach the disk (synchronous_commit off); the swap's commit does. Only
+ * when all of it succeeded is an existing database of the destination name swapped out and
+ * dropped; any failure — a damaged blob, a psql error — drops the temporary database and
+ * leaves the destination as it was.
  *
  * Tables (pgrestore_tables) are reconciled in place in one transaction: the backup's rows
  * go into a temporary table, then rows are deleted, updated and inserted by primary key,
