@@ -120,7 +120,7 @@ backup_run(struct repo *repo, const struct backup_run_opts *o, struct backup_pro
     }
 
     memset(&so, 0, sizeof(so));
-    so.contexts = o->threads + 1;
+    so.contexts = o->threads + 3; /* file workers, the walker, the database's side dumps */
     if ((r = saver_new(&saver, repo, &so)) != 0)
         goto out;
     prog->saver = saver_stats(saver);
@@ -155,8 +155,9 @@ backup_run(struct repo *repo, const struct backup_run_opts *o, struct backup_pro
         po.spread_checkpoint = o->db_spread_checkpoint;
         po.max_rate = o->db_max_rate;
         po.ctx = o->threads; /* the walker's context: the file workers are done */
+        po.side_ctx = o->threads + 1;
         /* so their contexts 0..threads-1 are free for the workers that seal big streams */
-        po.seal_pool = o->threads ? pool_new(o->threads, 2 * (size_t)o->threads) : NULL;
+        po.seal_pool = o->threads ? pool_new(o->threads, 8 * (size_t)o->threads) : NULL;
         atomic_store(&prog->phase, 1);
         r = pgdump_backup(repo, saver, &po, &prog->db, &snap->db_tree, &manifest);
         pool_free(po.seal_pool);

@@ -2,6 +2,7 @@
 #include "source/pg/dump.h"
 
 #include <fnmatch.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "engine/saver.h"
+#include "engine/stream_thread.h"
 #include "repo/repo.h"
 #include "repo/tree.h"
 #include "source/pg/conn.h"
@@ -73,14 +75,15 @@ store_tree(struct dumper *d, struct tree *t, struct blob_id *id)
 
 /* Run a client program and store what it writes as one file. */
 static int
-dump_program(struct dumper *d, const char *const *argv, struct blob_list *ids, uint64_t *size)
+dump_program(struct dumper *d, unsigned ctx, const char *const *argv, struct blob_list *ids,
+             uint64_t *size)
 {
     struct proc p;
     bool read_failed;
     int r, rf;
     if ((r = proc_start(&p, argv, pgconn_child_env(d->o->target), PROC_STDOUT_PIPE)) != 0)
         return r;
-    r = saver_put_fd(d->saver, d->o->ctx, p.out_fd, false, argv[0], ids, size, &read_failed);
+    r = saver_put_fd(d->saver, ctx, p.out_fd, false, argv[0], ids, size, &read_failed);
     if (r)
         proc_kill(&p);
     rf = proc_finish(&p);
@@ -94,8 +97,8 @@ dump_program(struct dumper *d, const char *const *argv, struct blob_list *ids, u
 }
 
 static int
-run_pg_dump(struct dumper *d, const char *db, const char *snapshot, const char *section,
-            struct blob_list *ids, uint64_t *size)
+run_pg_dump(struct dumper *d, unsigned ctx, const char *db, const char *snapshot,
+            const char *section, struct blob_list *ids, uint64_t *size)
 {
     char *prog = pgconn_program(d->o->target, "pg_dump"), *ci = NULL;
     char snap[128], sec[64];
@@ -119,7 +122,7 @@ run_pg_dump(struct dumper *d, const char *db, const char *snapshot, const char *
     argv[n++] = "-d";
     argv[n++] = ci;
     argv[n] = NULL;
-    r = dump_program(d, argv, ids, size);
+    r = dump_program(d, ctx, argv, ids, size);
     if (r)
         drk_err_wrap(r, "pg_dump --section=%s of database '%s'", section, db);
     free(prog);
@@ -146,9 +149,11 @@ copy_table(struct dumper *d, PGconn *c, const char *qualified, const char *colli
 {
     char *sql = xasprintf("COPY %s (%s) TO STDOUT", qualified, collist);
     struct saver_stream st;
+    struct stream_thread *feeder;
     PGresult *res = PQexec(c, sql);
+    uint64_t pending_bytes = 0;
     char *row;
-    int n, r = 0;
+    int n, r = 0, rf;
 
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
         r = drk_err_set(DRK_EIO, "PostgreSQL: %s(in: %.80s)", PQresultErrorMessage(res), sql);
@@ -160,17 +165,27 @@ copy_table(struct dumper *d, PGconn *c, const char *qualified, const char *colli
     saver_stream_begin(&st, d->saver, d->o->ctx, false, ids);
     if (d->o->seal_pool)
         saver_stream_parallel(&st, d->o->seal_pool);
+    /* libpq hands out one row at a time: this thread only collects them, the stream's own
+     * thread cuts the chunks (and the pool seals them) */
+    feeder = stream_thread_start(&st);
     *rows = 0;
     while ((n = PQgetCopyData(c, &row, 0)) > 0) {
         if (r == 0)
-            r = saver_stream_write(&st, row, (size_t)n);
+            r = feeder ? stream_thread_write(feeder, row, (size_t)n)
+                       : saver_stream_write(&st, row, (size_t)n);
         PQfreemem(row);
         (*rows)++;
-        atomic_fetch_add(&d->prog->rows, 1);
-        atomic_fetch_add(&d->prog->bytes, (uint64_t)n);
-        if (r == 0 && sig_interrupted())
-            r = drk_err_set(DRK_EINTR, "interrupted");
+        pending_bytes += (uint64_t)n;
+        if ((*rows & 1023) == 0) { /* progress in batches: an atomic per row costs */
+            atomic_fetch_add(&d->prog->rows, 1024);
+            atomic_fetch_add(&d->prog->bytes, pending_bytes);
+            pending_bytes = 0;
+            if (r == 0 && sig_interrupted())
+                r = drk_err_set(DRK_EINTR, "interrupted");
+        }
     }
+    atomic_fetch_add(&d->prog->rows, *rows & 1023);
+    atomic_fetch_add(&d->prog->bytes, pending_bytes);
     if (n == -2 && r == 0)
         r = drk_err_set(DRK_EIO, "COPY of %s broke off: %s", qualified, PQerrorMessage(c));
     while ((res = PQgetResult(c)) != NULL) {
@@ -178,10 +193,12 @@ copy_table(struct dumper *d, PGconn *c, const char *qualified, const char *colli
             r = drk_err_set(DRK_EIO, "COPY of %s failed: %s", qualified, PQresultErrorMessage(res));
         PQclear(res);
     }
-    if (r == 0)
-        r = saver_stream_end(&st, size);
+    if (feeder)
+        rf = stream_thread_finish(feeder, size);
     else
-        (void)saver_stream_end(&st, size); /* wait for its chunks in the pool */
+        rf = saver_stream_end(&st, size); /* also waits for its chunks in the pool */
+    if (r == 0)
+        r = rf;
     free(sql);
     return r;
 }
@@ -222,6 +239,68 @@ jstr_or(const char *s)
     return json_string(s && *s ? s : "");
 }
 
+/* pg_dump's three sections of one database, run beside its table COPYs (they read the same
+ * exported snapshot, on their own connections and saver context): a database's schema
+ * costs no wall time of its own then. */
+#define SECTIONS 3
+static const char *const section_names[SECTIONS] = { "pre-data", "data", "post-data" };
+static const char *const section_files[SECTIONS] = { "pre-data.sql", "data-extra.sql",
+                                                     "post-data.sql" };
+
+struct sections {
+    struct dumper *d;
+    const char *db, *snapshot;
+    unsigned ctx;
+    bool large_objects; /* else data-extra.sql is left empty: one pg_dump run less */
+    struct blob_list ids[SECTIONS];
+    uint64_t size[SECTIONS];
+    int r;
+    struct drk_error err;
+    pthread_t thread;
+    bool started;
+};
+
+static void *
+sections_main(void *arg)
+{
+    struct sections *sc = arg;
+    for (int i = 0; i < SECTIONS && sc->r == 0; i++) {
+        if (i == 1 && !sc->large_objects)
+            continue; /* the data section holds nothing else drkit lacks (sequences.sql) */
+        sc->r = run_pg_dump(sc->d, sc->ctx, sc->db, sc->snapshot, section_names[i], &sc->ids[i],
+                            &sc->size[i]);
+    }
+    if (sc->r)
+        drk_err_save(&sc->err);
+    return NULL;
+}
+
+/* Start them on a thread when the saver has a context to spare, else run them here. */
+static int
+sections_start(struct sections *sc)
+{
+    if (sc->d->o->side_ctx && pthread_create(&sc->thread, NULL, sections_main, sc) == 0) {
+        sc->started = true;
+        return 0;
+    }
+    sc->ctx = sc->d->o->ctx;
+    sections_main(sc);
+    return sc->r;
+}
+
+/* Wait for them; their failure (kept if the caller has none of its own) is the result. */
+static int
+sections_finish(struct sections *sc, int r)
+{
+    if (sc->started) {
+        pthread_join(sc->thread, NULL);
+        sc->started = false;
+        if (r == 0 && sc->r)
+            drk_err_restore(&sc->err);
+    }
+    return r ? r : sc->r;
+}
+
 static int
 dump_database(struct dumper *d, const char *db, const char *dirname, struct blob_id *tree_out,
               json_t **meta_out)
@@ -234,8 +313,10 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     char *snapshot = NULL;
     uint64_t size;
     json_t *meta = NULL, *tables = json_array();
+    struct sections sc;
     int r;
 
+    memset(&sc, 0, sizeof(sc));
     tree_init(&dbt);
     tree_init(&tabt);
     if ((r = pgconn_connect(d->o->target, db, &c)) != 0)
@@ -258,11 +339,18 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     PQclear(res);
     res = NULL;
 
-    /* schema before the data */
-    blob_list_free(&ids);
-    if ((r = run_pg_dump(d, db, snapshot, "pre-data", &ids, &size)) != 0)
+    /* the schema, beside the data */
+    if ((r = pgconn_query(c, "SELECT EXISTS (SELECT 1 FROM pg_largeobject_metadata)", &res)) != 0)
         goto out;
-    add_file(&dbt, "pre-data.sql", &ids, size, d->now);
+    sc.large_objects = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
+    PQclear(res);
+    res = NULL;
+    sc.d = d;
+    sc.db = db;
+    sc.snapshot = snapshot;
+    sc.ctx = d->o->side_ctx;
+    if ((r = sections_start(&sc)) != 0)
+        goto out;
 
     /* every ordinary table of the database, extensions' own tables aside */
     if ((r = pgconn_query(
@@ -343,14 +431,10 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     if ((r = dump_sequences(d, c, &ids, &size)) != 0)
         goto out;
     add_file(&dbt, "sequences.sql", &ids, size, d->now);
-    blob_list_free(&ids);
-    if ((r = run_pg_dump(d, db, snapshot, "data", &ids, &size)) != 0)
+    if ((r = sections_finish(&sc, r)) != 0)
         goto out;
-    add_file(&dbt, "data-extra.sql", &ids, size, d->now);
-    blob_list_free(&ids);
-    if ((r = run_pg_dump(d, db, snapshot, "post-data", &ids, &size)) != 0)
-        goto out;
-    add_file(&dbt, "post-data.sql", &ids, size, d->now);
+    for (int i = 0; i < SECTIONS; i++)
+        add_file(&dbt, section_files[i], &sc.ids[i], sc.size[i], d->now);
     if ((r = pgconn_exec(c, "COMMIT")) != 0)
         goto out;
     if ((r = store_tree(d, &dbt, tree_out)) != 0)
@@ -359,6 +443,9 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     *meta_out = meta;
     meta = NULL;
 out:
+    r = sections_finish(&sc, r); /* before the snapshot's transaction ends */
+    for (int i = 0; i < SECTIONS; i++)
+        blob_list_free(&sc.ids[i]);
     if (res)
         PQclear(res);
     if (cols)
@@ -376,7 +463,7 @@ out:
 
 /* Roles and tablespaces; without superuser rights, without the role passwords. */
 static int
-dump_globals(struct dumper *d, struct blob_list *ids, uint64_t *size)
+dump_globals(struct dumper *d, unsigned ctx, struct blob_list *ids, uint64_t *size)
 {
     char *prog = pgconn_program(d->o->target, "pg_dumpall"), *db = pgconn_dbname(d->o->target);
     char *ci = NULL;
@@ -392,14 +479,14 @@ dump_globals(struct dumper *d, struct blob_list *ids, uint64_t *size)
     argv[4] = ci;
     argv[5] = d->restrict_key[0] ? d->restrict_key : NULL;
     argv[6] = NULL;
-    r = dump_program(d, argv, ids, size);
+    r = dump_program(d, ctx, argv, ids, size);
     if (r && strstr(drk_err_msg(), "permission denied")) {
         log_warn("the backup role cannot read role passwords (not a superuser): roles are backed "
                  "up without their passwords");
         blob_list_free(ids);
         argv[d->restrict_key[0] ? 6 : 5] = "--no-role-passwords";
         argv[d->restrict_key[0] ? 7 : 6] = NULL;
-        r = dump_program(d, argv, ids, size);
+        r = dump_program(d, ctx, argv, ids, size);
     }
     if (r)
         drk_err_wrap(r, "pg_dumpall --globals-only");
@@ -480,21 +567,66 @@ list_databases(struct dumper *d, char ***out, size_t *nout)
     return r;
 }
 
+/* pg_dumpall --globals-only beside the databases' dumps (on the context after side_ctx). */
+struct globals_job {
+    struct dumper *d;
+    unsigned ctx;
+    struct blob_list ids;
+    uint64_t size;
+    int r;
+    struct drk_error err;
+    pthread_t thread;
+    bool started;
+};
+
+static void *
+globals_main(void *arg)
+{
+    struct globals_job *g = arg;
+    if ((g->r = dump_globals(g->d, g->ctx, &g->ids, &g->size)) != 0)
+        drk_err_save(&g->err);
+    return NULL;
+}
+
+static int
+globals_start(struct globals_job *g)
+{
+    if (g->d->o->side_ctx && pthread_create(&g->thread, NULL, globals_main, g) == 0) {
+        g->started = true;
+        return 0;
+    }
+    g->ctx = g->d->o->ctx;
+    globals_main(g);
+    return g->r;
+}
+
+static int
+globals_finish(struct globals_job *g, int r)
+{
+    if (g->started) {
+        pthread_join(g->thread, NULL);
+        g->started = false;
+        if (r == 0 && g->r)
+            drk_err_restore(&g->err);
+    }
+    return r ? r : g->r;
+}
+
 int
 pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *o,
               struct pgdump_progress *prog, struct blob_id *tree, json_t **manifest)
 {
     struct dumper d = { repo, saver, o, prog, (int64_t)time(NULL), "" };
     struct tree root;
-    struct blob_list ids = { 0 };
     char **dbs = NULL, version[64] = "";
     size_t ndbs = 0;
-    uint64_t size;
     json_t *arr = json_array(), *physical = NULL;
     bool logical = !o->methods || (o->methods & PGDUMP_LOGICAL);
+    struct globals_job g;
     PGconn *c = NULL;
     int r;
 
+    memset(&g, 0, sizeof(g));
     tree_init(&root);
     if ((r = pgconn_connect(o->target, NULL, &c)) != 0)
         goto out;
@@ -504,11 +636,10 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
     if (logical && (r = list_databases(&d, &dbs, &ndbs)) != 0) /* physical: the whole cluster */
         goto out;
     atomic_store(&prog->databases_total, (int)ndbs);
-    if (logical && !o->nonly) {
-        if ((r = dump_globals(&d, &ids, &size)) != 0)
-            goto out;
-        add_file(&root, "globals.sql", &ids, size, d.now);
-    }
+    g.d = &d;
+    g.ctx = o->side_ctx + 1;
+    if (logical && !o->nonly && (r = globals_start(&g)) != 0)
+        goto out;
     for (size_t i = 0; i < ndbs && r == 0; i++) {
         char dir[16];
         struct blob_id sub;
@@ -520,8 +651,10 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
         json_array_append_new(arr, meta);
         atomic_fetch_add(&prog->databases, 1);
     }
-    if (r)
+    if ((r = globals_finish(&g, r)) != 0)
         goto out;
+    if (logical && !o->nonly)
+        add_file(&root, "globals.sql", &g.ids, g.size, d.now);
     if (o->methods & PGDUMP_PHYSICAL) {
         struct pgbase_opts po = { o->target, o->spread_checkpoint, o->max_rate, o->ctx,
                                   o->seal_pool };
@@ -537,12 +670,13 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
     if (physical)
         json_object_set(*manifest, "physical", physical);
 out:
+    r = globals_finish(&g, r);
+    blob_list_free(&g.ids);
     for (size_t i = 0; i < ndbs; i++)
         free(dbs[i]);
     free(dbs);
     json_decref(arr);
     json_decref(physical);
-    blob_list_free(&ids);
     tree_release(&root);
     return r;
 }

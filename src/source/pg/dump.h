@@ -55,6 +55,8 @@ struct pgdump_opts {
     bool spread_checkpoint; /* physical: the server's paced checkpoint */
     uint64_t max_rate;      /* physical: bytes per second (0: no limit) */
     unsigned ctx;           /* saver context to use */
+    unsigned side_ctx;      /* two more (side_ctx, side_ctx + 1) for pg_dump's sections and
+                               pg_dumpall beside the COPYs; 0: none */
     struct pool *seal_pool; /* seals the table streams' chunks (saver_stream_parallel); may
                                be NULL */
 };
