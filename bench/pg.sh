@@ -234,20 +234,10 @@ pg_cmd() {
         # like pgBackRest's: the data directory, then a server on it until it takes sessions
         tool_env drkit-physical "$rd"
         CMD=("${ENV[@]}" "DRKIT_CONFIG=$rd/drkit-physical.conf" bash -c '
-            set -e
-            "$1" backup restore latest --database-only --target="$3" --quiet
-            cd "$(dirname "$3")"
-            if [ "$(id -u)" = 0 ]; then as=(runuser -u "$2" --); else as=(); fi
-            "${as[@]}" "$4/pg_ctl" -D "$3" -l "$3.log" -w -t 600 -s \
-                -o "-c port=$5 -c archive_mode=off" start
-            for ((i = 0; i < 12000; i++)); do
-                [ "$("$4/psql" -X -A -t -h "$6" -p "$5" -U postgres -d postgres \
-                    -c "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ] && exit 0
-                sleep 0.05
-            done
-            echo "still in recovery after 600 s" >&2
-            exit 1' _ "$DRKIT" "$PG_OSUSER" "$rd/drkit-physical-restore" "$PGBIN" "$PG_PHYS_PORT"
-            "$PG_SOCK")
+            "$1" backup restore latest --database-only --target="$3" --quiet &&
+                "$2" "${@:4}"' _ "$DRKIT" "$BENCH_DIR/pg-start-restored.sh"
+            "$rd/drkit-physical-restore" "$PG_OSUSER" "$rd/drkit-physical-restore" "$PGBIN"
+            "$PG_PHYS_PORT" "$PG_SOCK")
         ;;
     pg_dump:backup)
         CMD=("$PGBIN/pg_dump" -Fc -h "$PG_SOCK" -p "$PG_SRC_PORT" -U postgres -d bench
@@ -265,19 +255,10 @@ pg_cmd() {
         # restore, start a server on the copy, and wait until recovery has ended and it
         # accepts read-write sessions
         CMD=(env -C "$PG_DIR" bash -c '
-            set -e
             as() { if [ "$(id -u)" = 0 ]; then runuser -u "$1" -- "${@:2}"; else "${@:2}"; fi; }
-            as "$1" pgbackrest "--config=$2" --stanza=bench "--pg1-path=$3" restore
-            as "$1" "$4/pg_ctl" -D "$3" -l "$3.log" -w -t 600 -s \
-                -o "-c port=$5 -c archive_mode=off" start
-            for ((i = 0; i < 12000; i++)); do
-                [ "$("$4/psql" -X -A -t -h "$6" -p "$5" -U postgres -d postgres \
-                    -c "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ] && exit 0
-                sleep 0.05
-            done
-            echo "still in recovery after 600 s" >&2
-            exit 1' _ "$PG_OSUSER" "$PG_CONF" "$rd/pgbackrest-restore" "$PGBIN" "$PG_PBR_PORT"
-            "$PG_SOCK")
+            as "$1" pgbackrest "--config=$2" --stanza=bench "--pg1-path=$3" restore &&
+                "$4" "$1" "$3" "${@:5}"' _ "$PG_OSUSER" "$PG_CONF" "$rd/pgbackrest-restore"
+            "$BENCH_DIR/pg-start-restored.sh" "$PGBIN" "$PG_PBR_PORT" "$PG_SOCK")
         ;;
     *) die "internal: no pg command for $tool $op" ;;
     esac

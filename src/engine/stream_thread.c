@@ -59,6 +59,17 @@ consumer_main(void *arg)
     }
 }
 
+static void
+thread_free(struct stream_thread *t)
+{
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->filled);
+    pthread_cond_destroy(&t->freed);
+    for (int i = 0; i < STREAM_THREAD_BLOCKS; i++)
+        free(t->buf[i]);
+    free(t);
+}
+
 struct stream_thread *
 stream_thread_start(struct saver_stream *st)
 {
@@ -73,12 +84,7 @@ stream_thread_start(struct saver_stream *st)
     pthread_cond_init(&t->filled, NULL);
     pthread_cond_init(&t->freed, NULL);
     if (pthread_create(&t->thread, NULL, consumer_main, t) != 0) {
-        pthread_mutex_destroy(&t->mu);
-        pthread_cond_destroy(&t->filled);
-        pthread_cond_destroy(&t->freed);
-        for (int i = 0; i < STREAM_THREAD_BLOCKS; i++)
-            free(t->buf[i]);
-        free(t);
+        thread_free(t);
         return NULL;
     }
     return t;
@@ -153,11 +159,6 @@ stream_thread_finish(struct stream_thread *t, uint64_t *nbytes)
     } else {
         r = saver_stream_end(t->st, nbytes);
     }
-    pthread_mutex_destroy(&t->mu);
-    pthread_cond_destroy(&t->filled);
-    pthread_cond_destroy(&t->freed);
-    for (int i = 0; i < STREAM_THREAD_BLOCKS; i++)
-        free(t->buf[i]);
-    free(t);
+    thread_free(t);
     return r;
 }

@@ -239,6 +239,57 @@ jstr_or(const char *s)
     return json_string(s && *s ? s : "");
 }
 
+/* A job run beside the main work on a thread of its own (when the saver has a context to
+ * spare for it), or right here; its failure travels back with its message. */
+struct beside {
+    int (*fn)(void *arg, unsigned ctx);
+    void *arg;
+    int r;
+    struct drk_error err;
+    pthread_t thread;
+    bool started;
+    unsigned ctx;
+};
+
+static void *
+beside_main(void *arg)
+{
+    struct beside *b = arg;
+    if ((b->r = b->fn(b->arg, b->ctx)) != 0)
+        drk_err_save(&b->err);
+    return NULL;
+}
+
+/* ctx: the context the job may use on its thread; 0 means none (run it now on main_ctx). */
+static int
+beside_start(struct beside *b, int (*fn)(void *, unsigned), void *arg, unsigned ctx,
+             unsigned main_ctx)
+{
+    b->fn = fn;
+    b->arg = arg;
+    b->ctx = ctx;
+    if (ctx && pthread_create(&b->thread, NULL, beside_main, b) == 0) {
+        b->started = true;
+        return 0;
+    }
+    b->ctx = main_ctx;
+    beside_main(b);
+    return b->r;
+}
+
+/* Wait for it; its failure (kept if the caller has none of its own) is the result. */
+static int
+beside_finish(struct beside *b, int r)
+{
+    if (b->started) {
+        pthread_join(b->thread, NULL);
+        b->started = false;
+        if (r == 0 && b->r)
+            drk_err_restore(&b->err);
+    }
+    return r ? r : b->r;
+}
+
 /* pg_dump's three sections of one database, run beside its table COPYs (they read the same
  * exported snapshot, on their own connections and saver context): a database's schema
  * costs no wall time of its own then. */
@@ -250,55 +301,24 @@ static const char *const section_files[SECTIONS] = { "pre-data.sql", "data-extra
 struct sections {
     struct dumper *d;
     const char *db, *snapshot;
-    unsigned ctx;
     bool large_objects; /* else data-extra.sql is left empty: one pg_dump run less */
     struct blob_list ids[SECTIONS];
     uint64_t size[SECTIONS];
-    int r;
-    struct drk_error err;
-    pthread_t thread;
-    bool started;
+    struct beside job;
 };
 
-static void *
-sections_main(void *arg)
+static int
+dump_sections(void *arg, unsigned ctx)
 {
     struct sections *sc = arg;
-    for (int i = 0; i < SECTIONS && sc->r == 0; i++) {
+    int r = 0;
+    for (int i = 0; i < SECTIONS && r == 0; i++) {
         if (i == 1 && !sc->large_objects)
             continue; /* the data section holds nothing else drkit lacks (sequences.sql) */
-        sc->r = run_pg_dump(sc->d, sc->ctx, sc->db, sc->snapshot, section_names[i], &sc->ids[i],
-                            &sc->size[i]);
+        r = run_pg_dump(sc->d, ctx, sc->db, sc->snapshot, section_names[i], &sc->ids[i],
+                        &sc->size[i]);
     }
-    if (sc->r)
-        drk_err_save(&sc->err);
-    return NULL;
-}
-
-/* Start them on a thread when the saver has a context to spare, else run them here. */
-static int
-sections_start(struct sections *sc)
-{
-    if (sc->d->o->side_ctx && pthread_create(&sc->thread, NULL, sections_main, sc) == 0) {
-        sc->started = true;
-        return 0;
-    }
-    sc->ctx = sc->d->o->ctx;
-    sections_main(sc);
-    return sc->r;
-}
-
-/* Wait for them; their failure (kept if the caller has none of its own) is the result. */
-static int
-sections_finish(struct sections *sc, int r)
-{
-    if (sc->started) {
-        pthread_join(sc->thread, NULL);
-        sc->started = false;
-        if (r == 0 && sc->r)
-            drk_err_restore(&sc->err);
-    }
-    return r ? r : sc->r;
+    return r;
 }
 
 static int
@@ -348,8 +368,7 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     sc.d = d;
     sc.db = db;
     sc.snapshot = snapshot;
-    sc.ctx = d->o->side_ctx;
-    if ((r = sections_start(&sc)) != 0)
+    if ((r = beside_start(&sc.job, dump_sections, &sc, d->o->side_ctx, d->o->ctx)) != 0)
         goto out;
 
     /* every ordinary table of the database, extensions' own tables aside */
@@ -431,7 +450,7 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     if ((r = dump_sequences(d, c, &ids, &size)) != 0)
         goto out;
     add_file(&dbt, "sequences.sql", &ids, size, d->now);
-    if ((r = sections_finish(&sc, r)) != 0)
+    if ((r = beside_finish(&sc.job, r)) != 0)
         goto out;
     for (int i = 0; i < SECTIONS; i++)
         add_file(&dbt, section_files[i], &sc.ids[i], sc.size[i], d->now);
@@ -443,7 +462,7 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     *meta_out = meta;
     meta = NULL;
 out:
-    r = sections_finish(&sc, r); /* before the snapshot's transaction ends */
+    r = beside_finish(&sc.job, r); /* before the snapshot's transaction ends */
     for (int i = 0; i < SECTIONS; i++)
         blob_list_free(&sc.ids[i]);
     if (res)
@@ -567,49 +586,19 @@ list_databases(struct dumper *d, char ***out, size_t *nout)
     return r;
 }
 
-/* pg_dumpall --globals-only beside the databases' dumps (on the context after side_ctx). */
-struct globals_job {
+/* pg_dumpall --globals-only, beside the databases' dumps (on the context after side_ctx). */
+struct globals {
     struct dumper *d;
-    unsigned ctx;
     struct blob_list ids;
     uint64_t size;
-    int r;
-    struct drk_error err;
-    pthread_t thread;
-    bool started;
+    struct beside job;
 };
 
-static void *
-globals_main(void *arg)
-{
-    struct globals_job *g = arg;
-    if ((g->r = dump_globals(g->d, g->ctx, &g->ids, &g->size)) != 0)
-        drk_err_save(&g->err);
-    return NULL;
-}
-
 static int
-globals_start(struct globals_job *g)
+dump_globals_job(void *arg, unsigned ctx)
 {
-    if (g->d->o->side_ctx && pthread_create(&g->thread, NULL, globals_main, g) == 0) {
-        g->started = true;
-        return 0;
-    }
-    g->ctx = g->d->o->ctx;
-    globals_main(g);
-    return g->r;
-}
-
-static int
-globals_finish(struct globals_job *g, int r)
-{
-    if (g->started) {
-        pthread_join(g->thread, NULL);
-        g->started = false;
-        if (r == 0 && g->r)
-            drk_err_restore(&g->err);
-    }
-    return r ? r : g->r;
+    struct globals *g = arg;
+    return dump_globals(g->d, ctx, &g->ids, &g->size);
 }
 
 int
@@ -622,7 +611,7 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
     size_t ndbs = 0;
     json_t *arr = json_array(), *physical = NULL;
     bool logical = !o->methods || (o->methods & PGDUMP_LOGICAL);
-    struct globals_job g;
+    struct globals g;
     PGconn *c = NULL;
     int r;
 
@@ -637,8 +626,9 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
         goto out;
     atomic_store(&prog->databases_total, (int)ndbs);
     g.d = &d;
-    g.ctx = o->side_ctx + 1;
-    if (logical && !o->nonly && (r = globals_start(&g)) != 0)
+    if (logical && !o->nonly &&
+        (r = beside_start(&g.job, dump_globals_job, &g, o->side_ctx ? o->side_ctx + 1 : 0,
+                          o->ctx)) != 0)
         goto out;
     for (size_t i = 0; i < ndbs && r == 0; i++) {
         char dir[16];
@@ -651,7 +641,7 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
         json_array_append_new(arr, meta);
         atomic_fetch_add(&prog->databases, 1);
     }
-    if ((r = globals_finish(&g, r)) != 0)
+    if ((r = beside_finish(&g.job, r)) != 0)
         goto out;
     if (logical && !o->nonly)
         add_file(&root, "globals.sql", &g.ids, g.size, d.now);
@@ -670,7 +660,7 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
     if (physical)
         json_object_set(*manifest, "physical", physical);
 out:
-    r = globals_finish(&g, r);
+    r = beside_finish(&g.job, r);
     blob_list_free(&g.ids);
     for (size_t i = 0; i < ndbs; i++)
         free(dbs[i]);
