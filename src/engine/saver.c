@@ -400,7 +400,8 @@ struct seal_job {
     size_t len;
     struct blob_id id;
     int r;
-    struct drk_error err;
+    struct drk_error *err; /* only when it failed */
+    _Atomic int done;
 };
 
 static void
@@ -408,13 +409,42 @@ seal_job_run(void *arg, unsigned worker)
 {
     struct seal_job *j = arg;
     j->r = saver_put_blob(j->s, worker, BLOB_DATA, j->data, j->len, &j->id, NULL);
-    if (j->r)
-        drk_err_save(&j->err);
+    if (j->r) {
+        j->err = xmalloc(sizeof(*j->err));
+        drk_err_save(j->err);
+    }
     free(j->data);
     j->data = NULL;
+    atomic_store_explicit(&j->done, 1, memory_order_release);
 }
 
-/* Hand a chunk to the pool; its id is filled in by stream_collect. */
+/* Put the id of job i in place and free it; the first failure is kept for the stream. */
+static void
+stream_take(struct saver_stream *st, size_t i)
+{
+    struct seal_job *j = st->jobs[i];
+    if (j->r && !st->err) {
+        st->err = j->r;
+        st->err_detail = j->err;
+        j->err = NULL;
+    }
+    st->ids->v[st->ids_base + i] = j->id;
+    free(j->err);
+    free(j);
+    st->jobs[i] = NULL;
+}
+
+/* Take the jobs that are done, in order: memory stays bounded by the chunks in flight, not
+ * by the size of the stream. */
+static void
+stream_reap(struct saver_stream *st)
+{
+    while (st->ntaken < st->njobs &&
+           atomic_load_explicit(&st->jobs[st->ntaken]->done, memory_order_acquire))
+        stream_take(st, st->ntaken++);
+}
+
+/* Hand a chunk to the pool; its id is put in place by stream_reap / stream_collect. */
 static void
 stream_dispatch(struct saver_stream *st, const unsigned char *p, size_t n)
 {
@@ -430,28 +460,29 @@ stream_dispatch(struct saver_stream *st, const unsigned char *p, size_t n)
     st->jobs[st->njobs++] = j;
     blob_list_push(st->ids, &pending);
     pool_add(st->pool, seal_job_run, j);
+    stream_reap(st);
 }
 
-/* Wait for the pool, put the ids in place, report the first failure. */
+/* Wait for the pool, put the remaining ids in place, report the first failure. */
 static int
 stream_collect(struct saver_stream *st)
 {
-    int r = 0;
+    int r;
     if (!st->pool)
         return 0;
     pool_wait(st->pool);
-    for (size_t i = 0; i < st->njobs; i++) {
-        struct seal_job *j = st->jobs[i];
-        if (j->r && r == 0) {
-            r = j->r;
-            drk_err_restore(&j->err);
-        }
-        st->ids->v[st->ids_base + i] = j->id;
-        free(j);
+    while (st->ntaken < st->njobs)
+        stream_take(st, st->ntaken++);
+    r = st->err;
+    if (st->err_detail) {
+        drk_err_restore(st->err_detail);
+        free(st->err_detail);
     }
     free(st->jobs);
     st->jobs = NULL;
-    st->njobs = st->capjobs = 0;
+    st->err_detail = NULL;
+    st->err = 0;
+    st->njobs = st->capjobs = st->ntaken = 0;
     return r;
 }
 

@@ -72,6 +72,7 @@ int saver_put_fd(struct saver *s, unsigned ctx, int fd, bool sparse, const char 
  */
 struct seal_job;
 struct pool;
+struct drk_error;
 struct saver_stream {
     struct saver *s;
     unsigned ctx;
@@ -80,8 +81,10 @@ struct saver_stream {
     size_t start, end;
     uint64_t nbytes;
     struct pool *pool;      /* NULL: sealed by the caller */
-    struct seal_job **jobs; /* chunks handed to the pool, in order */
-    size_t njobs, capjobs, ids_base;
+    struct seal_job **jobs; /* chunks handed to the pool, in order; taken ones are NULL */
+    size_t njobs, capjobs, ntaken, ids_base;
+    int err; /* the first failure of a taken job, and its message */
+    struct drk_error *err_detail;
 };
 void saver_stream_begin(struct saver_stream *st, struct saver *s, unsigned ctx, bool sparse,
                         struct blob_list *ids);

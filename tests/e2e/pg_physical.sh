@@ -72,6 +72,8 @@ R=$PG_SCRATCH/data
 run_drkit 0 --config="$T/conf" backup restore "$snap1" --database-only --target="$R"
 grep -q "pg_ctl -D $R start" "$T/out" || fail "the restore does not say how to start the cluster: $(cat "$T/out")"
 assert_eq "$(stat -c %a "$R")" 700 "the data directory's mode"
+[ -z "$(find "$R" -perm /7007 | head -n 3)" ] ||
+    fail "restored entries with setuid/setgid/sticky or world bits: $(find "$R" -perm /7007 | head -n 3)"
 [ -z "$(find "$R" ! -user "$PG_OSUSER" | head -n 3)" ] ||
     fail "files not owned by $PG_OSUSER: $(find "$R" ! -user "$PG_OSUSER" | head -n 3)"
 if [ -x "$PG_BIN/pg_verifybackup" ]; then

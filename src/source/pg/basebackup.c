@@ -20,8 +20,9 @@
 #include "util/banned.h"
 
 /* backup_label is small; backup_manifest grows with the number of files (~200 bytes each) */
-#define LABEL_MAX    (64 * 1024)
-#define MANIFEST_MAX (256u * 1024 * 1024)
+#define LABEL_MAX     (64 * 1024)
+#define MANIFEST_TAIL (64 * 1024) /* backup_manifest's end, where its WAL-Ranges are */
+#define DEPTH_MAX     64          /* a data directory is a few levels deep */
 
 /* A directory of the data directory while the stream is read: its files (and symlinks) as
  * nodes, its subdirectories as pdirs, which become nodes when stored bottom-up. */
@@ -42,7 +43,9 @@ struct pbb {
     struct pdir root;
     int64_t now;
     struct buf label, manifest;
-    bool manifest_too_big;
+    bool owner_known; /* the first file's owner: given to directories sent without one */
+    uint32_t uid, gid;
+    char *user, *group;
     bool stream_error; /* the tar stream itself was cut short or malformed */
     uint64_t files, bytes;
 };
@@ -91,10 +94,13 @@ locate(struct pbb *b, const char *path, struct pdir **dir, const char **name, si
         plen--;
     if (!plen)
         return drk_err_set(DRK_EUNSAFE, "pg_basebackup sent an entry without a name ('%s')", path);
-    for (;;) {
+    for (int depth = 0;; depth++) {
         end = memchr(p, '/', plen);
         if (!end)
             break;
+        if (depth == DEPTH_MAX)
+            return drk_err_set(DRK_EUNSAFE, "pg_basebackup sent a path %d levels deep: '%.200s'",
+                               DEPTH_MAX, path);
         if (!tree_name_safe(p, (size_t)(end - p)))
             return drk_err_set(DRK_EUNSAFE, "pg_basebackup sent an unsafe path '%s'", path);
         d = pdir_child(d, p, (size_t)(end - p));
@@ -118,7 +124,7 @@ add_node(struct pdir *d, const char *name, size_t len, struct archive_entry *e, 
     n->name[len] = '\0';
     n->name_len = len;
     n->type = type;
-    n->mode = (uint32_t)archive_entry_perm(e);
+    n->mode = (uint32_t)archive_entry_perm(e) & (type == NODE_DIR ? 0750 : 0640);
     n->uid = (uint32_t)archive_entry_uid(e);
     n->gid = (uint32_t)archive_entry_gid(e);
     n->user = arena_strdup(&d->entries.arena, u ? u : "");
@@ -128,18 +134,21 @@ add_node(struct pdir *d, const char *name, size_t len, struct archive_entry *e, 
     return n;
 }
 
-/* Keep a copy of a small file we read for the snapshot's description. */
+/* Keep backup_label (small) whole, and the last MANIFEST_TAIL bytes of backup_manifest. */
 static void
-capture(struct buf *into, size_t max, bool *too_big, const void *data, size_t len)
+capture(struct buf *into, bool tail_only, const void *data, size_t len)
 {
-    if (too_big && *too_big)
-        return;
-    if (into->len + len > max) {
-        if (too_big)
-            *too_big = true;
+    if (!tail_only) {
+        if (into->len + len <= LABEL_MAX)
+            buf_add(into, data, len);
         return;
     }
     buf_add(into, data, len);
+    if (into->len > 2 * MANIFEST_TAIL) {
+        memmove(into->data, into->data + into->len - MANIFEST_TAIL, MANIFEST_TAIL);
+        into->len = MANIFEST_TAIL;
+        into->data[into->len] = 0;
+    }
 }
 
 static int
@@ -175,8 +184,7 @@ read_file(struct pbb *b, struct archive *a, struct pdir *d, const char *name, si
         if (r == 0 && len)
             r = saver_stream_write(&st, block, len);
         if (r == 0 && keep)
-            capture(keep, keep == &b->label ? LABEL_MAX : MANIFEST_MAX,
-                    keep == &b->label ? NULL : &b->manifest_too_big, block, len);
+            capture(keep, keep == &b->manifest, block, len);
         at += len;
         atomic_fetch_add(&b->prog->bytes, (uint64_t)len);
         if (r == 0 && sig_interrupted())
@@ -200,6 +208,13 @@ read_file(struct pbb *b, struct archive *a, struct pdir *d, const char *name, si
         n->size = size;
         n->content = arena_memdup(&d->entries.arena, ids.v, ids.n * sizeof(*ids.v));
         n->ncontent = (uint32_t)ids.n;
+        if (!b->owner_known) {
+            b->owner_known = true;
+            b->uid = n->uid;
+            b->gid = n->gid;
+            b->user = xstrdup(n->user);
+            b->group = xstrdup(n->group);
+        }
         b->files++;
         b->bytes += size;
         atomic_fetch_add(&b->prog->files, 1);
@@ -225,7 +240,9 @@ read_entry(struct pbb *b, struct archive *a, struct archive_entry *e)
         struct pdir *sub = pdir_child(d, name, len);
         const char *u = archive_entry_uname(e), *g = archive_entry_gname(e);
         sub->seen = true;
-        sub->mode = (uint32_t)archive_entry_perm(e);
+        /* a cluster's files are 0600/0640, its directories 0700/0750: never setuid or
+         * anything wider, whatever the stream says */
+        sub->mode = (uint32_t)archive_entry_perm(e) & 0750;
         sub->uid = (uint32_t)archive_entry_uid(e);
         sub->gid = (uint32_t)archive_entry_gid(e);
         free(sub->user);
@@ -272,10 +289,14 @@ store_dir(struct pbb *b, struct pdir *d, struct blob_id *id)
         n->name_len = strlen(s->name);
         n->type = NODE_DIR;
         n->mode = s->seen ? s->mode : 0700;
-        n->uid = s->uid;
-        n->gid = s->gid;
-        n->user = arena_strdup(&d->entries.arena, s->user ? s->user : "");
-        n->group = arena_strdup(&d->entries.arena, s->group ? s->group : "");
+        n->uid = s->seen ? s->uid : b->uid; /* no header: the cluster's owner, not root */
+        n->gid = s->seen ? s->gid : b->gid;
+        n->user = arena_strdup(&d->entries.arena, s->seen && s->user ? s->user
+                                                  : b->user          ? b->user
+                                                                     : "");
+        n->group = arena_strdup(&d->entries.arena, s->seen && s->group ? s->group
+                                                   : b->group          ? b->group
+                                                                       : "");
         n->mtime_sec = n->ctime_sec = s->seen ? s->mtime : b->now;
         n->nlink = 1;
         n->subtree = sub;
@@ -308,38 +329,42 @@ label_value(const struct buf *label, const char *key, bool whole_line)
             const char *v = s + klen + 2, *ve = v;
             while (ve < le && (whole_line || *ve != ' ') && *ve != '\r')
                 ve++;
-            return json_stringn(v, (size_t)(ve - v));
+            return json_stringn(v, (size_t)(ve - v)) ?: json_null(); /* not UTF-8 */
         }
         s = eol ? eol + 1 : NULL;
     }
     return json_null();
 }
 
+/* The End-LSN of the manifest's last WAL range ("End-LSN": "0/4000100"), from its tail. */
+static json_t *
+end_lsn(const struct buf *tail)
+{
+    static const char key[] = "\"End-LSN\"";
+    const char *s = (const char *)tail->data, *hit = NULL, *p, *v, *e;
+    for (p = s; (p = strstr(p, key)) != NULL; p += sizeof(key) - 1)
+        hit = p;
+    if (!hit || !(v = strchr(hit + sizeof(key) - 1, '"')) || !(e = strchr(v + 1, '"')) ||
+        e - v - 1 > 32)
+        return json_null();
+    return json_stringn(v + 1, (size_t)(e - v - 1)) ?: json_null();
+}
+
 /* What the snapshot says about this base backup. */
 static json_t *
 describe(struct pbb *b, const char *sysid)
 {
-    json_t *m = json_pack("{s:s, s:o, s:o, s:o, s:I, s:I}", "system_identifier", sysid, "start_lsn",
-                          label_value(&b->label, "START WAL LOCATION", false), "checkpoint_lsn",
-                          label_value(&b->label, "CHECKPOINT LOCATION", false), "label",
-                          label_value(&b->label, "LABEL", true), "files", (json_int_t)b->files,
-                          "bytes", (json_int_t)b->bytes);
+    json_t *m = json_pack("{s:s, s:o*, s:o*, s:o*, s:I, s:I}", "system_identifier", sysid,
+                          "start_lsn", label_value(&b->label, "START WAL LOCATION", false),
+                          "checkpoint_lsn", label_value(&b->label, "CHECKPOINT LOCATION", false),
+                          "label", label_value(&b->label, "LABEL", true), "files",
+                          (json_int_t)b->files, "bytes", (json_int_t)b->bytes);
     json_t *tl = label_value(&b->label, "START TIMELINE", false);
     json_object_set_new(m, "timeline",
                         json_is_string(tl) ? json_integer(atoll(json_string_value(tl)))
                                            : json_null());
     json_decref(tl);
-    if (!b->manifest_too_big && b->manifest.len) {
-        json_t *man = json_loadb((const char *)b->manifest.data, b->manifest.len, 0, NULL);
-        json_t *ranges = json_object_get(man, "WAL-Ranges");
-        json_t *last = json_array_get(ranges, json_array_size(ranges) - 1);
-        json_t *lsn = json_object_get(last, "End-LSN");
-        if (json_is_string(lsn))
-            json_object_set(m, "end_lsn", lsn);
-        json_decref(man);
-    }
-    if (!json_object_get(m, "end_lsn"))
-        json_object_set_new(m, "end_lsn", json_null());
+    json_object_set_new(m, "end_lsn", end_lsn(&b->manifest));
     return m;
 }
 
@@ -450,12 +475,14 @@ pgbase_backup(struct saver *saver, const struct pgbase_opts *o, struct pgbase_pr
         r = drk_err_set(DRK_EIO, "pg_basebackup's output has no backup_label: not a base backup");
     if (r == 0)
         r = store_dir(&b, &b.root, tree);
-    if (r == 0)
-        *meta = describe(&b, sysid);
+    if (r == 0 && !(*meta = describe(&b, sysid)))
+        r = drk_err_set(DRK_EINTERNAL, "cannot describe the base backup");
 out:
     if (r)
         drk_err_wrap(r, "physical backup (pg_basebackup)");
     pdir_free(&b.root);
+    free(b.user);
+    free(b.group);
     buf_release(&b.label);
     buf_release(&b.manifest);
     free(prog_path);

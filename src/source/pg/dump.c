@@ -249,14 +249,17 @@ struct beside {
     pthread_t thread;
     bool started;
     unsigned ctx;
+    _Atomic int failed; /* set at once, so the main work can stop early */
 };
 
 static void *
 beside_main(void *arg)
 {
     struct beside *b = arg;
-    if ((b->r = b->fn(b->arg, b->ctx)) != 0)
+    if ((b->r = b->fn(b->arg, b->ctx)) != 0) {
         drk_err_save(&b->err);
+        atomic_store(&b->failed, 1);
+    }
     return NULL;
 }
 
@@ -383,7 +386,8 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
              &res)) != 0)
         goto out;
     atomic_fetch_add(&d->prog->tables_total, (uint64_t)PQntuples(res));
-    for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+    /* (a failed schema dump beside it ends the loop: its error is reported below) */
+    for (int i = 0; i < PQntuples(res) && r == 0 && !atomic_load(&sc.job.failed); i++) {
         const char *oid = PQgetvalue(res, i, 0), *schema = PQgetvalue(res, i, 1);
         const char *table = PQgetvalue(res, i, 2);
         const char *params[1] = { oid };

@@ -2,6 +2,7 @@
 #include "source/pg/physrestore.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -31,6 +32,8 @@ dead_staging(const char *name)
     pid = strtol(name + plen, &end, 10);
     if (*end || pid <= 0)
         return false;
+    if ((pid_t)pid == getpid()) /* ours is not made yet: a killed run that had our pid */
+        return true;
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
@@ -87,12 +90,14 @@ pgphys_prepare(const char *dir, char **staging)
     return r;
 }
 
+/* Move staging/name to dir/name, never over something already there (a second restore
+ * racing into the same directory fails instead of mixing two clusters). */
 static int
 move_up(const char *dir, const char *staging, const char *name)
 {
     char *from = fs_join(staging, name), *to = fs_join(dir, name);
     int r = 0;
-    if (rename(from, to) != 0)
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0)
         r = drk_err_errno(DRK_EIO, errno, "cannot move '%s' to '%s'", from, to);
     free(from);
     free(to);
@@ -102,13 +107,16 @@ move_up(const char *dir, const char *staging, const char *name)
 int
 pgphys_finish(const char *dir, const char *staging)
 {
-    char *version = fs_join(dir, "PG_VERSION");
+    char *version = fs_join(dir, "PG_VERSION"), *global = fs_join(staging, "global");
     struct dirent *de;
     struct stat st;
-    bool has_global = false;
     DIR *d;
     int r = 0;
 
+    if (lstat(global, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        r = drk_err_set(DRK_ECORRUPT, "the backup has no global/ directory: not a cluster");
+        goto out;
+    }
     if (!(d = opendir(staging))) {
         r = drk_err_errno(DRK_EIO, errno, "cannot read directory '%s'", staging);
         goto out;
@@ -116,28 +124,25 @@ pgphys_finish(const char *dir, const char *staging)
     while ((de = readdir(d)) != NULL && r == 0) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        if (!strcmp(de->d_name, "global"))
-            has_global = true; /* pg_control: without it no server starts, so it comes last */
-        else
+        if (strcmp(de->d_name, "global") != 0) /* pg_control: no server starts without it */
             r = move_up(dir, staging, de->d_name);
     }
     closedir(d);
-    if (r == 0 && !has_global)
-        r = drk_err_set(DRK_ECORRUPT, "the backup has no global/ directory: not a cluster");
     if (r == 0)
         r = move_up(dir, staging, "global");
     if (r == 0 && rmdir(staging) != 0)
         r = drk_err_errno(DRK_EIO, errno, "cannot remove '%s'", staging);
     if (r)
         goto out;
-    if (stat(version, &st) != 0)
-        r = drk_err_errno(DRK_EIO, errno, "the restored cluster has no '%s'", version);
+    if (lstat(version, &st) != 0 || !S_ISREG(st.st_mode))
+        r = drk_err_set(DRK_ECORRUPT, "the restored cluster has no regular file '%s'", version);
     else if (chmod(dir, 0700) != 0)
         r = drk_err_errno(DRK_EIO, errno, "cannot make '%s' private (0700)", dir);
     else if (geteuid() == 0 && chown(dir, st.st_uid, st.st_gid) != 0)
         r = drk_err_errno(DRK_EIO, errno, "cannot give '%s' to the cluster's owner", dir);
 out:
     free(version);
+    free(global);
     return r;
 }
 
