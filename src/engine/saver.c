@@ -59,6 +59,9 @@ struct saver {
 
     /* all-zero chunks of sparse files: the id of a zero chunk of the last seen length */
     pthread_mutex_t zero_mu;
+    /* a parallel stream's chunk sealed (several streams may share one pool) */
+    pthread_mutex_t sealed_mu;
+    pthread_cond_t sealed_cv;
     size_t zero_len;
     struct blob_id zero_id;
 };
@@ -251,6 +254,8 @@ saver_new(struct saver **out, struct repo *repo, const struct saver_opts *o)
     pthread_mutex_init(&s->tree_mu, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->zero_mu, NULL);
+    pthread_mutex_init(&s->sealed_mu, NULL);
+    pthread_cond_init(&s->sealed_cv, NULL);
     pthread_cond_init(&s->cond, NULL);
     if (pthread_create(&s->thread, NULL, finisher_main, s) != 0)
         abort();
@@ -415,7 +420,10 @@ seal_job_run(void *arg, unsigned worker)
     }
     free(j->data);
     j->data = NULL;
+    pthread_mutex_lock(&j->s->sealed_mu);
     atomic_store_explicit(&j->done, 1, memory_order_release);
+    pthread_cond_broadcast(&j->s->sealed_cv);
+    pthread_mutex_unlock(&j->s->sealed_mu);
 }
 
 /* Put the id of job i in place and free it; the first failure is kept for the stream. */
@@ -463,14 +471,19 @@ stream_dispatch(struct saver_stream *st, const unsigned char *p, size_t n)
     stream_reap(st);
 }
 
-/* Wait for the pool, put the remaining ids in place, report the first failure. */
+/* Wait for this stream's chunks (not the whole pool: another stream may be using it), put
+ * the remaining ids in place, report the first failure. */
 static int
 stream_collect(struct saver_stream *st)
 {
     int r;
     if (!st->pool)
         return 0;
-    pool_wait(st->pool);
+    pthread_mutex_lock(&st->s->sealed_mu);
+    for (size_t i = st->ntaken; i < st->njobs; i++)
+        while (!atomic_load_explicit(&st->jobs[i]->done, memory_order_acquire))
+            pthread_cond_wait(&st->s->sealed_cv, &st->s->sealed_mu);
+    pthread_mutex_unlock(&st->s->sealed_mu);
     while (st->ntaken < st->njobs)
         stream_take(st, st->ntaken++);
     r = st->err;
@@ -710,6 +723,8 @@ saver_free(struct saver *s)
     pthread_mutex_destroy(&s->tree_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->zero_mu);
+    pthread_mutex_destroy(&s->sealed_mu);
+    pthread_cond_destroy(&s->sealed_cv);
     pthread_cond_destroy(&s->cond);
     free(s);
 }

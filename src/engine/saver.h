@@ -69,6 +69,7 @@ int saver_put_fd(struct saver *s, unsigned ctx, int fd, bool sparse, const char 
  * saver_stream_parallel the caller only cuts chunks, and a pool's workers seal them, worker
  * w using context w (so those contexts must be otherwise idle meanwhile). Their ids land in
  * order; failures are reported by saver_stream_end, which must then be called on every path.
+ * Several streams (on different contexts) may share one pool at the same time.
  */
 struct seal_job;
 struct pool;

@@ -120,7 +120,9 @@ backup_run(struct repo *repo, const struct backup_run_opts *o, struct backup_pro
     }
 
     memset(&so, 0, sizeof(so));
-    so.contexts = o->threads + 3; /* file workers, the walker, the database's side dumps */
+    /* file workers, the walker, the database's side jobs (schema, globals, a big table's
+     * second half) */
+    so.contexts = o->threads + 4;
     if ((r = saver_new(&saver, repo, &so)) != 0)
         goto out;
     prog->saver = saver_stats(saver);

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/fs.h"
+#include "util/pool.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -440,6 +442,78 @@ test_saver__abort_releases_claims(void **state)
     saver_free(s);
 }
 
+/* One pushed stream on its own context, its chunks sealed by a shared pool. */
+struct pushed {
+    struct saver *s;
+    struct pool *pool; /* NULL: sealed by the stream's own thread */
+    unsigned ctx;
+    const unsigned char *data;
+    size_t len;
+    struct blob_list ids;
+    int r;
+};
+
+static void *
+push_stream(void *arg)
+{
+    struct pushed *p = arg;
+    struct saver_stream st;
+    uint64_t n = 0;
+    saver_stream_begin(&st, p->s, p->ctx, false, &p->ids);
+    if (p->pool)
+        saver_stream_parallel(&st, p->pool);
+    for (size_t off = 0; off < p->len && p->r == 0; off += 4093) /* odd pieces, like rows */
+        p->r = saver_stream_write(&st, p->data + off, p->len - off < 4093 ? p->len - off : 4093);
+    if (saver_stream_end(&st, &n) == 0 && p->r == 0 && n != p->len)
+        p->r = -1;
+    return NULL;
+}
+
+/* Two streams at once on one pool (a big table's two halves): each waits for its own chunks
+ * only, gets its ids in order, and cuts exactly as a stream sealed by its own thread. */
+static void
+test_saver__two_streams_share_a_pool(void **state)
+{
+    struct fixture *f = *state;
+    const struct saver_opts o = { 5 };
+    const size_t len = 24 * MIB;
+    unsigned char *a = xmalloc(len), *b = xmalloc(len);
+    struct pushed pa = { 0 }, pb = { 0 }, alone = { 0 };
+    struct saver *s = NULL;
+    struct pool *pool = pool_new(2, 4);
+    pthread_t ta, tb;
+
+    fill_random(a, len, 11);
+    fill_random(b, len, 12);
+    for (size_t i = 0; i < len; i += 64) /* compressible, so the workers have work */
+        memset(a + i, 'a', 32), memset(b + i, 'b', 32);
+    assert_int_equal(saver_new(&s, f->repo, &o), 0);
+    pa = (struct pushed){ s, pool, 2, a, len, { 0 }, 0 };
+    pb = (struct pushed){ s, pool, 3, b, len, { 0 }, 0 };
+    assert_int_equal(pthread_create(&ta, NULL, push_stream, &pa), 0);
+    assert_int_equal(pthread_create(&tb, NULL, push_stream, &pb), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(pa.r, 0);
+    assert_int_equal(pb.r, 0);
+    assert_true(pa.ids.n > 4 && pb.ids.n > 4);
+    alone = (struct pushed){ s, NULL, 4, b, len, { 0 }, 0 };
+    push_stream(&alone);
+    assert_int_equal(alone.r, 0);
+    assert_int_equal(alone.ids.n, pb.ids.n);
+    assert_memory_equal(alone.ids.v, pb.ids.v, pb.ids.n * sizeof(*pb.ids.v));
+    assert_int_equal(saver_finish(s), 0);
+    saver_free(s);
+    pool_free(pool);
+    assert_blobs_are(f->repo, &pa.ids, a, len);
+    assert_blobs_are(f->repo, &pb.ids, b, len);
+    blob_list_free(&pa.ids);
+    blob_list_free(&pb.ids);
+    blob_list_free(&alone.ids);
+    free(a);
+    free(b);
+}
+
 int
 main(void)
 {
@@ -453,6 +527,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_saver__same_bytes_as_data_and_tree, setup_repo,
                                         teardown_repo),
         cmocka_unit_test_setup_teardown(test_saver__abort_releases_claims, setup_repo,
+                                        teardown_repo),
+        cmocka_unit_test_setup_teardown(test_saver__two_streams_share_a_pool, setup_repo,
                                         teardown_repo),
     };
     if (sodium_init() < 0)

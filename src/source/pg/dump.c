@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "util/proc.h"
 #include "util/sig.h"
+#include "util/str.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -142,12 +143,13 @@ table_matches(const char *const *pats, size_t n, const char *schema, const char 
     return hit;
 }
 
-/* COPY one table into the saver; counts rows. */
+/* Run one COPY ... TO STDOUT (sql) into a stream of context ctx; counts rows. When *stop
+ * becomes set (the other part of a split table failed), it ends early with DRK_EINTR and
+ * leaves the connection in the middle of the COPY: its caller closes it. */
 static int
-copy_table(struct dumper *d, PGconn *c, const char *qualified, const char *collist,
-           struct blob_list *ids, uint64_t *size, uint64_t *rows)
+copy_query(struct dumper *d, PGconn *c, unsigned ctx, const char *sql, const char *qualified,
+           const _Atomic int *stop, struct blob_list *ids, uint64_t *size, uint64_t *rows)
 {
-    char *sql = xasprintf("COPY %s (%s) TO STDOUT", qualified, collist);
     struct saver_stream st;
     struct stream_thread *feeder;
     PGresult *res = PQexec(c, sql);
@@ -158,11 +160,10 @@ copy_table(struct dumper *d, PGconn *c, const char *qualified, const char *colli
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
         r = drk_err_set(DRK_EIO, "PostgreSQL: %s(in: %.80s)", PQresultErrorMessage(res), sql);
         PQclear(res);
-        free(sql);
         return r;
     }
     PQclear(res);
-    saver_stream_begin(&st, d->saver, d->o->ctx, false, ids);
+    saver_stream_begin(&st, d->saver, ctx, false, ids);
     if (d->o->seal_pool)
         saver_stream_parallel(&st, d->o->seal_pool);
     /* libpq hands out one row at a time: this thread only collects them, the stream's own
@@ -182,13 +183,19 @@ copy_table(struct dumper *d, PGconn *c, const char *qualified, const char *colli
             pending_bytes = 0;
             if (r == 0 && sig_interrupted())
                 r = drk_err_set(DRK_EINTR, "interrupted");
+            if (stop && atomic_load(stop)) {
+                if (r == 0)
+                    r = drk_err_set(DRK_EINTR, "COPY of %s stopped", qualified);
+                n = 0; /* no PQgetResult: the COPY is still running */
+                break;
+            }
         }
     }
     atomic_fetch_add(&d->prog->rows, *rows & 1023);
     atomic_fetch_add(&d->prog->bytes, pending_bytes);
     if (n == -2 && r == 0)
         r = drk_err_set(DRK_EIO, "COPY of %s broke off: %s", qualified, PQerrorMessage(c));
-    while ((res = PQgetResult(c)) != NULL) {
+    while (n != 0 && (res = PQgetResult(c)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK && r == 0)
             r = drk_err_set(DRK_EIO, "COPY of %s failed: %s", qualified, PQresultErrorMessage(res));
         PQclear(res);
@@ -199,7 +206,6 @@ copy_table(struct dumper *d, PGconn *c, const char *qualified, const char *colli
         rf = saver_stream_end(&st, size); /* also waits for its chunks in the pool */
     if (r == 0)
         r = rf;
-    free(sql);
     return r;
 }
 
@@ -293,6 +299,96 @@ beside_finish(struct beside *b, int r)
     return r ? r : b->r;
 }
 
+/*
+ * A big table is read by two COPYs at once, each over half of its heap blocks (TID range
+ * scans, PostgreSQL 14+), the second on a connection of its own in the same exported
+ * snapshot: one server backend formatting rows is what paces a database's backup, and two
+ * use the server's second core. Every visible row version has one ctid, so the halves hold
+ * every row once; each half comes in heap order, so the table's file (the first half's
+ * chunks, then the second's) holds the same bytes as a single COPY, which the restore reads
+ * as it always has. Only the chunk cut at the junction differs from a single stream; it moves
+ * when the table grows, which costs a chunk or two of deduplication.
+ */
+#define COPY_SPLIT_MIN ((uint64_t)64 << 20) /* heap bytes; DRKIT_PG_COPY_SPLIT_MIN for tests */
+
+struct copy_half {
+    struct dumper *d;
+    const char *db, *snapshot, *sql, *qualified;
+    _Atomic int stop; /* the first half failed: end early */
+    struct blob_list ids;
+    uint64_t size, rows;
+    struct beside job;
+};
+
+static int
+copy_second_half(void *arg, unsigned ctx)
+{
+    struct copy_half *h = arg;
+    char *set = xasprintf("SET TRANSACTION SNAPSHOT '%s'", h->snapshot);
+    PGconn *c = NULL;
+    int r;
+    if ((r = pgconn_connect(h->d->o->target, h->db, &c)) == 0 &&
+        (r = pgconn_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")) == 0 &&
+        (r = pgconn_exec(c, set)) == 0)
+        r = copy_query(h->d, c, ctx, h->sql, h->qualified, &h->stop, &h->ids, &h->size, &h->rows);
+    if (r)
+        drk_err_wrap(r, "the second half of table %s (its own connection)", h->qualified);
+    if (c)
+        PQfinish(c);
+    free(set);
+    return r;
+}
+
+static uint64_t
+copy_split_min(void)
+{
+    const char *env = getenv("DRKIT_PG_COPY_SPLIT_MIN");
+    uint64_t v;
+    return env && str_to_u64(env, &v) == 0 ? v : COPY_SPLIT_MIN;
+}
+
+/* The table's two halves (blocks: its heap's size in blocks), their ids in one list. */
+static int
+copy_table_split(struct dumper *d, PGconn *c, const char *db, const char *snapshot,
+                 const char *qualified, const char *collist, uint64_t blocks, struct blob_list *ids,
+                 uint64_t *size, uint64_t *rows)
+{
+    unsigned long long half = (unsigned long long)(blocks / 2);
+    char *first = xasprintf("COPY (SELECT %s FROM ONLY %s WHERE ctid < '(%llu,0)') TO STDOUT",
+                            collist, qualified, half);
+    char *second = xasprintf("COPY (SELECT %s FROM ONLY %s WHERE ctid >= '(%llu,0)') TO STDOUT",
+                             collist, qualified, half);
+    struct copy_half h;
+    bool stopped_by_second = false;
+    int r;
+
+    memset(&h, 0, sizeof(h));
+    h.d = d;
+    h.db = db;
+    h.snapshot = snapshot;
+    h.sql = second;
+    h.qualified = qualified;
+    r = beside_start(&h.job, copy_second_half, &h, d->o->side_ctx + 2, d->o->ctx);
+    if (r == 0) {
+        r = copy_query(d, c, d->o->ctx, first, qualified, &h.job.failed, ids, size, rows);
+        stopped_by_second = r == DRK_EINTR && atomic_load(&h.job.failed) && !sig_interrupted();
+        if (r)
+            atomic_store(&h.stop, 1);
+    }
+    /* the first failure is the one reported: the second half's when it stopped the first */
+    r = beside_finish(&h.job, stopped_by_second ? 0 : r);
+    if (r == 0) {
+        for (size_t i = 0; i < h.ids.n; i++)
+            blob_list_push(ids, &h.ids.v[i]);
+        *size += h.size;
+        *rows += h.rows;
+    }
+    blob_list_free(&h.ids);
+    free(first);
+    free(second);
+    return r;
+}
+
 /* pg_dump's three sections of one database, run beside its table COPYs (they read the same
  * exported snapshot, on their own connections and saver context): a database's schema
  * costs no wall time of its own then. */
@@ -337,6 +433,8 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     uint64_t size;
     json_t *meta = NULL, *tables = json_array();
     struct sections sc;
+    bool split_ok;
+    uint64_t split_min;
     int r;
 
     memset(&sc, 0, sizeof(sc));
@@ -345,6 +443,10 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     if ((r = pgconn_connect(d->o->target, db, &c)) != 0)
         goto out;
     if ((r = pgconn_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")) != 0)
+        goto out;
+    /* a table's COPY starts at its first block even while another scan of it runs (a
+     * synchronized scan would start midway): the same rows in the same order each day */
+    if ((r = pgconn_exec(c, "SET synchronize_seqscans = off")) != 0)
         goto out;
     if ((r = pgconn_query(
              c,
@@ -377,7 +479,9 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     /* every ordinary table of the database, extensions' own tables aside */
     if ((r = pgconn_query(
              c,
-             "SELECT c.oid, n.nspname, c.relname, pg_total_relation_size(c.oid) "
+             "SELECT c.oid, n.nspname, c.relname, pg_total_relation_size(c.oid), "
+             "pg_relation_size(c.oid), pg_relation_size(c.oid) / "
+             "current_setting('block_size')::bigint "
              "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
              "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
              "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' "
@@ -386,6 +490,9 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
              &res)) != 0)
         goto out;
     atomic_fetch_add(&d->prog->tables_total, (uint64_t)PQntuples(res));
+    /* big tables in two halves: TID range scans exist from PostgreSQL 14 on */
+    split_ok = d->o->side_ctx && PQserverVersion(c) >= 140000;
+    split_min = copy_split_min();
     /* (a failed schema dump beside it ends the loop: its error is reported below) */
     for (int i = 0; i < PQntuples(res) && r == 0 && !atomic_load(&sc.job.failed); i++) {
         const char *oid = PQgetvalue(res, i, 0), *schema = PQgetvalue(res, i, 1);
@@ -424,7 +531,14 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
         qualified = xasprintf("%s.%s", qs, qt);
         snprintf(file, sizeof(file), "t%06d.copy", i + 1);
         blob_list_free(&ids);
-        r = copy_table(d, c, qualified, (const char *)collist.data, &ids, &size, &rows);
+        if (split_ok && strtoull(PQgetvalue(res, i, 4), NULL, 10) >= split_min) {
+            r = copy_table_split(d, c, db, snapshot, qualified, (const char *)collist.data,
+                                 strtoull(PQgetvalue(res, i, 5), NULL, 10), &ids, &size, &rows);
+        } else {
+            char *sql = xasprintf("COPY %s (%s) TO STDOUT", qualified, (const char *)collist.data);
+            r = copy_query(d, c, d->o->ctx, sql, qualified, NULL, &ids, &size, &rows);
+            free(sql);
+        }
         if (r == 0) {
             add_file(&tabt, file, &ids, size, d->now);
             json_array_append_new(

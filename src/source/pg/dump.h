@@ -7,8 +7,11 @@
  * drkit itself runs COPY ... TO STDOUT for each table in that same snapshot. So the whole
  * database is one consistent instant, each table is its own stream (unchanged tables
  * deduplicate from day to day, and one table can be restored alone), and row counts come
- * for free. Everything streams into the saver: no dump touches the disk. Any failing step,
- * including a child's exit status, fails the backup.
+ * for free. A big table (64 MiB of heap or more, PostgreSQL 14+) is read by two COPYs at
+ * once, each over half of its heap blocks, the second on its own connection in the same
+ * snapshot; its file holds the same bytes as one COPY's. Everything streams into the saver:
+ * no dump touches the disk. Any failing step, including a child's exit status, fails the
+ * backup.
  *
  * Tree: globals.sql (pg_dumpall --globals-only), and per database a directory db0001...
  * holding pre-data.sql, data-extra.sql, post-data.sql and tables/t000001.copy ... (COPY text
@@ -55,8 +58,9 @@ struct pgdump_opts {
     bool spread_checkpoint; /* physical: the server's paced checkpoint */
     uint64_t max_rate;      /* physical: bytes per second (0: no limit) */
     unsigned ctx;           /* saver context to use */
-    unsigned side_ctx;      /* two more (side_ctx, side_ctx + 1) for pg_dump's sections and
-                               pg_dumpall beside the COPYs; 0: none */
+    unsigned side_ctx;      /* three more (side_ctx .. side_ctx + 2) for pg_dump's sections,
+                               pg_dumpall and a big table's second half beside the COPYs;
+                               0: none */
     struct pool *seal_pool; /* seals the table streams' chunks (saver_stream_parallel); may
                                be NULL */
 };
