@@ -413,17 +413,18 @@ static void
 seal_job_run(void *arg, unsigned worker)
 {
     struct seal_job *j = arg;
-    j->r = saver_put_blob(j->s, worker, BLOB_DATA, j->data, j->len, &j->id, NULL);
+    struct saver *s = j->s; /* j may be freed by its stream as soon as it is done */
+    j->r = saver_put_blob(s, worker, BLOB_DATA, j->data, j->len, &j->id, NULL);
     if (j->r) {
         j->err = xmalloc(sizeof(*j->err));
         drk_err_save(j->err);
     }
     free(j->data);
     j->data = NULL;
-    pthread_mutex_lock(&j->s->sealed_mu);
+    pthread_mutex_lock(&s->sealed_mu);
     atomic_store_explicit(&j->done, 1, memory_order_release);
-    pthread_cond_broadcast(&j->s->sealed_cv);
-    pthread_mutex_unlock(&j->s->sealed_mu);
+    pthread_cond_broadcast(&s->sealed_cv);
+    pthread_mutex_unlock(&s->sealed_mu);
 }
 
 /* Put the id of job i in place and free it; the first failure is kept for the stream. */
