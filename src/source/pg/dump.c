@@ -308,17 +308,42 @@ beside_finish(struct beside *b, int r)
  * chunks, then the second's) holds the same bytes as a single COPY, which the restore reads
  * as it always has. Only the chunk cut at the junction differs from a single stream; it moves
  * when the table grows, which costs a chunk or two of deduplication.
+ *
+ * Locks: the first connection takes the table's ACCESS SHARE lock before the second asks for
+ * it with NOWAIT. Were an ALTER TABLE queued in between (waiting for the first connection's
+ * lock), a waiting second half would wait for it, and the first connection (holding its lock
+ * until the end of the snapshot's transaction) for the second half: a deadlock the server
+ * cannot see. Instead the second half steps back and the first connection reads it after its
+ * own.
  */
 #define COPY_SPLIT_MIN ((uint64_t)64 << 20) /* heap bytes; DRKIT_PG_COPY_SPLIT_MIN for tests */
 
 struct copy_half {
     struct dumper *d;
     const char *db, *snapshot, *sql, *qualified;
-    _Atomic int stop; /* the first half failed: end early */
+    _Atomic int stop;  /* the first half failed: end early */
+    bool stepped_back; /* its lock was not free at once: the first connection reads it */
     struct blob_list ids;
     uint64_t size, rows;
     struct beside job;
 };
+
+/* LOCK TABLE ... NOWAIT: 0, or 1 when someone holds or waits for a conflicting lock. */
+static int
+lock_nowait(PGconn *c, const char *qualified)
+{
+    char *sql = xasprintf("LOCK TABLE %s IN ACCESS SHARE MODE NOWAIT", qualified);
+    PGresult *res = PQexec(c, sql);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int r = 0;
+    if (state && !strcmp(state, "55P03")) /* lock_not_available */
+        r = 1;
+    else if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        r = drk_err_set(DRK_EIO, "PostgreSQL: %s(in: %s)", PQresultErrorMessage(res), sql);
+    PQclear(res);
+    free(sql);
+    return r;
+}
 
 static int
 copy_second_half(void *arg, unsigned ctx)
@@ -329,8 +354,12 @@ copy_second_half(void *arg, unsigned ctx)
     int r;
     if ((r = pgconn_connect(h->d->o->target, h->db, &c)) == 0 &&
         (r = pgconn_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")) == 0 &&
-        (r = pgconn_exec(c, set)) == 0)
+        (r = pgconn_exec(c, set)) == 0 && (r = lock_nowait(c, h->qualified)) == 0)
         r = copy_query(h->d, c, ctx, h->sql, h->qualified, &h->stop, &h->ids, &h->size, &h->rows);
+    if (r == 1) {
+        h->stepped_back = true;
+        r = 0;
+    }
     if (r)
         drk_err_wrap(r, "the second half of table %s (its own connection)", h->qualified);
     if (c)
@@ -345,6 +374,15 @@ copy_split_min(void)
     const char *env = getenv("DRKIT_PG_COPY_SPLIT_MIN");
     uint64_t v;
     return env && str_to_u64(env, &v) == 0 ? v : COPY_SPLIT_MIN;
+}
+
+static int
+lock_table(PGconn *c, const char *qualified)
+{
+    char *sql = xasprintf("LOCK TABLE %s IN ACCESS SHARE MODE", qualified);
+    int r = pgconn_exec(c, sql);
+    free(sql);
+    return r;
 }
 
 /* The table's two halves (blocks: its heap's size in blocks), their ids in one list. */
@@ -368,7 +406,9 @@ copy_table_split(struct dumper *d, PGconn *c, const char *db, const char *snapsh
     h.snapshot = snapshot;
     h.sql = second;
     h.qualified = qualified;
-    r = beside_start(&h.job, copy_second_half, &h, d->o->side_ctx + 2, d->o->ctx);
+    r = lock_table(c, qualified); /* before the second half asks (see above) */
+    if (r == 0)
+        r = beside_start(&h.job, copy_second_half, &h, d->o->side_ctx + 2, d->o->ctx);
     if (r == 0) {
         r = copy_query(d, c, d->o->ctx, first, qualified, &h.job.failed, ids, size, rows);
         stopped_by_second = r == DRK_EINTR && atomic_load(&h.job.failed) && !sig_interrupted();
@@ -377,6 +417,8 @@ copy_table_split(struct dumper *d, PGconn *c, const char *db, const char *snapsh
     }
     /* the first failure is the one reported: the second half's when it stopped the first */
     r = beside_finish(&h.job, stopped_by_second ? 0 : r);
+    if (r == 0 && h.stepped_back)
+        r = copy_query(d, c, d->o->ctx, second, qualified, NULL, &h.ids, &h.size, &h.rows);
     if (r == 0) {
         for (size_t i = 0; i < h.ids.n; i++)
             blob_list_push(ids, &h.ids.v[i]);
