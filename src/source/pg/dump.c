@@ -29,7 +29,8 @@ struct dumper {
     const struct pgdump_opts *o;
     struct pgdump_progress *prog;
     int64_t now;
-    char restrict_key[80]; /* "--restrict-key=..." or "" (see choose_restrict_key) */
+    char restrict_key[80];      /* "--restrict-key=..." or "" (see choose_restrict_key) */
+    _Atomic bool lock_conflict; /* a pg_dump gave up waiting for a table lock (see below) */
 };
 
 /* A file node of a dump tree (in t's arena). */
@@ -97,13 +98,27 @@ dump_program(struct dumper *d, unsigned ctx, const char *const *argv, struct blo
     return 0;
 }
 
+/*
+ * Table locks. The backup's own connection locks every table it lists (ACCESS SHARE) right
+ * after taking the snapshot and holds the locks to the end, as pg_dump does: no schema change
+ * lands between the snapshot and a table's COPY. The pg_dump runs beside it ask for the same
+ * locks later; if an ALTER TABLE has queued up behind the backup's lock meanwhile, their
+ * requests queue behind the ALTER, which waits for the backup, which waits for them: a
+ * deadlock the server cannot see, and the ALTER blocks every query of that table while it
+ * lasts. So pg_dump waits at most PG_DUMP_LOCK_WAIT (any wait of theirs is such a queue), the
+ * database's attempt fails (its transaction ends, the ALTER runs), and it starts over, up to
+ * PG_DUMP_ATTEMPTS times: the new attempt's locks wait for the ALTER to finish.
+ */
+#define PG_DUMP_LOCK_WAIT "1s"
+#define PG_DUMP_ATTEMPTS  3
+
 static int
 run_pg_dump(struct dumper *d, unsigned ctx, const char *db, const char *snapshot,
             const char *section, struct blob_list *ids, uint64_t *size)
 {
     char *prog = pgconn_program(d->o->target, "pg_dump"), *ci = NULL;
     char snap[128], sec[64];
-    const char *argv[12];
+    const char *argv[14];
     int n = 0, r;
 
     if ((r = pgconn_conninfo_child(d->o->target, db, &ci)) != 0) {
@@ -118,12 +133,15 @@ run_pg_dump(struct dumper *d, unsigned ctx, const char *db, const char *snapshot
         argv[n++] = d->restrict_key;
     argv[n++] = snap;
     argv[n++] = sec;
+    argv[n++] = "--lock-wait-timeout=" PG_DUMP_LOCK_WAIT;
     if (!strcmp(section, "data"))
         argv[n++] = "--exclude-table-data=*.*"; /* tables are copied by drkit itself */
     argv[n++] = "-d";
     argv[n++] = ci;
     argv[n] = NULL;
     r = dump_program(d, ctx, argv, ids, size);
+    if (r && strstr(drk_err_msg(), "LOCK TABLE") && strstr(drk_err_msg(), "timeout"))
+        atomic_store(&d->lock_conflict, true);
     if (r)
         drk_err_wrap(r, "pg_dump --section=%s of database '%s'", section, db);
     free(prog);
@@ -309,12 +327,11 @@ beside_finish(struct beside *b, int r)
  * as it always has. Only the chunk cut at the junction differs from a single stream; it moves
  * when the table grows, which costs a chunk or two of deduplication.
  *
- * Locks: the first connection takes the table's ACCESS SHARE lock before the second asks for
- * it with NOWAIT. Were an ALTER TABLE queued in between (waiting for the first connection's
- * lock), a waiting second half would wait for it, and the first connection (holding its lock
- * until the end of the snapshot's transaction) for the second half: a deadlock the server
- * cannot see. Instead the second half steps back and the first connection reads it after its
- * own.
+ * Locks: the first connection holds the table's lock from the start (see "Table locks"); the
+ * second asks for it with NOWAIT. Were an ALTER TABLE queued meanwhile (waiting for the first
+ * connection), a waiting second half would wait for it, and the first connection for the
+ * second half: a deadlock the server cannot see. Instead the second half steps back and the
+ * first connection reads it after its own.
  */
 #define COPY_SPLIT_MIN ((uint64_t)64 << 20) /* heap bytes; DRKIT_PG_COPY_SPLIT_MIN for tests */
 
@@ -376,15 +393,6 @@ copy_split_min(void)
     return env && str_to_u64(env, &v) == 0 ? v : COPY_SPLIT_MIN;
 }
 
-static int
-lock_table(PGconn *c, const char *qualified)
-{
-    char *sql = xasprintf("LOCK TABLE %s IN ACCESS SHARE MODE", qualified);
-    int r = pgconn_exec(c, sql);
-    free(sql);
-    return r;
-}
-
 /* The table's two halves (blocks: its heap's size in blocks), their ids in one list. */
 static int
 copy_table_split(struct dumper *d, PGconn *c, const char *db, const char *snapshot,
@@ -397,7 +405,7 @@ copy_table_split(struct dumper *d, PGconn *c, const char *db, const char *snapsh
     char *second = xasprintf("COPY (SELECT %s FROM ONLY %s WHERE ctid >= '(%llu,0)') TO STDOUT",
                              collist, qualified, half);
     struct copy_half h;
-    bool stopped_by_second = false;
+    bool stopped_by_second = false, first_ok = false;
     int r;
 
     memset(&h, 0, sizeof(h));
@@ -406,17 +414,26 @@ copy_table_split(struct dumper *d, PGconn *c, const char *db, const char *snapsh
     h.snapshot = snapshot;
     h.sql = second;
     h.qualified = qualified;
-    r = lock_table(c, qualified); /* before the second half asks (see above) */
-    if (r == 0)
-        r = beside_start(&h.job, copy_second_half, &h, d->o->side_ctx + 2, d->o->ctx);
+    r = beside_start(&h.job, copy_second_half, &h, d->o->side_ctx + 2, d->o->ctx);
     if (r == 0) {
         r = copy_query(d, c, d->o->ctx, first, qualified, &h.job.failed, ids, size, rows);
         stopped_by_second = r == DRK_EINTR && atomic_load(&h.job.failed) && !sig_interrupted();
+        first_ok = r == 0;
         if (r)
             atomic_store(&h.stop, 1);
     }
     /* the first failure is the one reported: the second half's when it stopped the first */
     r = beside_finish(&h.job, stopped_by_second ? 0 : r);
+    /* a second half that failed after the first half was read may have lost the snapshot
+     * with the first connection (whose transaction exports it): then that is the cause */
+    if (r && first_ok) {
+        struct drk_error second_err;
+        drk_err_save(&second_err);
+        if (pgconn_exec(c, "SELECT 1") == 0)
+            drk_err_restore(&second_err);
+        else
+            drk_err_wrap(r, "the backup's connection to database '%s' broke", db);
+    }
     if (r == 0 && h.stepped_back)
         r = copy_query(d, c, d->o->ctx, second, qualified, NULL, &h.ids, &h.size, &h.rows);
     if (r == 0) {
@@ -462,12 +479,35 @@ dump_sections(void *arg, unsigned ctx)
     return r;
 }
 
+/* ACCESS SHARE locks on the listing's tables (n.nspname and c.relname in columns 1 and 2),
+ * in statements of up to 500 tables. */
+static int
+lock_tables(PGconn *c, PGresult *tables)
+{
+    struct buf sql = BUF_INIT;
+    int n = PQntuples(tables), r = 0;
+    for (int i = 0; i < n && r == 0; i++) {
+        char *qs = pgconn_quote_ident(c, PQgetvalue(tables, i, 1));
+        char *qt = pgconn_quote_ident(c, PQgetvalue(tables, i, 2));
+        buf_addf(&sql, "%s%s.%s", sql.len ? ", " : "LOCK TABLE ", qs, qt);
+        free(qs);
+        free(qt);
+        if (i % 500 == 499 || i == n - 1) {
+            buf_addf(&sql, " IN ACCESS SHARE MODE");
+            r = pgconn_exec(c, (const char *)sql.data);
+            buf_reset(&sql);
+        }
+    }
+    buf_release(&sql);
+    return r;
+}
+
 static int
 dump_database(struct dumper *d, const char *db, const char *dirname, struct blob_id *tree_out,
               json_t **meta_out)
 {
     PGconn *c = NULL;
-    PGresult *res = NULL, *cols = NULL;
+    PGresult *res = NULL, *cols = NULL, *lo;
     struct tree dbt, tabt;
     struct blob_list ids = { 0 };
     struct blob_id sub;
@@ -506,18 +546,6 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
     PQclear(res);
     res = NULL;
 
-    /* the schema, beside the data */
-    if ((r = pgconn_query(c, "SELECT EXISTS (SELECT 1 FROM pg_largeobject_metadata)", &res)) != 0)
-        goto out;
-    sc.large_objects = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
-    PQclear(res);
-    res = NULL;
-    sc.d = d;
-    sc.db = db;
-    sc.snapshot = snapshot;
-    if ((r = beside_start(&sc.job, dump_sections, &sc, d->o->side_ctx, d->o->ctx)) != 0)
-        goto out;
-
     /* every ordinary table of the database, extensions' own tables aside */
     if ((r = pgconn_query(
              c,
@@ -532,6 +560,21 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
              &res)) != 0)
         goto out;
     atomic_fetch_add(&d->prog->tables_total, (uint64_t)PQntuples(res));
+    /* held to the end of the transaction (see "Table locks" above) */
+    if ((r = lock_tables(c, res)) != 0)
+        goto out;
+
+    /* the schema, beside the data */
+    if ((r = pgconn_query(c, "SELECT EXISTS (SELECT 1 FROM pg_largeobject_metadata)", &lo)) != 0)
+        goto out;
+    sc.large_objects = strcmp(PQgetvalue(lo, 0, 0), "f") != 0;
+    PQclear(lo);
+    sc.d = d;
+    sc.db = db;
+    sc.snapshot = snapshot;
+    if ((r = beside_start(&sc.job, dump_sections, &sc, d->o->side_ctx, d->o->ctx)) != 0)
+        goto out;
+
     /* big tables in two halves: TID range scans exist from PostgreSQL 14 on */
     split_ok = d->o->side_ctx && PQserverVersion(c) >= 140000;
     split_min = copy_split_min();
@@ -638,6 +681,33 @@ out:
     tree_release(&dbt);
     tree_release(&tabt);
     return r;
+}
+
+/* dump_database, started over when a schema change collided with its locks (see "Table
+ * locks"); the progress counters go back to where the attempt began. */
+static int
+dump_database_attempts(struct dumper *d, const char *db, const char *dirname,
+                       struct blob_id *tree_out, json_t **meta_out)
+{
+    struct pgdump_progress *p = d->prog;
+    uint64_t tables = atomic_load(&p->tables), total = atomic_load(&p->tables_total);
+    uint64_t rows = atomic_load(&p->rows), bytes = atomic_load(&p->bytes);
+    int r;
+    for (int attempt = 1;; attempt++) {
+        atomic_store(&d->lock_conflict, false);
+        r = dump_database(d, db, dirname, tree_out, meta_out);
+        if (r == 0 || !atomic_load(&d->lock_conflict) || attempt == PG_DUMP_ATTEMPTS ||
+            sig_interrupted())
+            return r;
+        log_warn("database '%s': a schema change waited for the backup's table locks; starting "
+                 "the database over (attempt %d of %d): %s",
+                 db, attempt + 1, PG_DUMP_ATTEMPTS, drk_err_msg());
+        atomic_store(&p->tables, tables);
+        atomic_store(&p->tables_total, total);
+        atomic_store(&p->rows, rows);
+        atomic_store(&p->bytes, bytes);
+        usleep(500 * 1000); /* let the waiting change take its lock first */
+    }
 }
 
 /* Roles and tablespaces; without superuser rights, without the role passwords. */
@@ -765,7 +835,7 @@ int
 pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *o,
               struct pgdump_progress *prog, struct blob_id *tree, json_t **manifest)
 {
-    struct dumper d = { repo, saver, o, prog, (int64_t)time(NULL), "" };
+    struct dumper d = { repo, saver, o, prog, (int64_t)time(NULL), "", false };
     struct tree root;
     char **dbs = NULL, version[64] = "";
     size_t ndbs = 0;
@@ -795,7 +865,7 @@ pgdump_backup(struct repo *repo, struct saver *saver, const struct pgdump_opts *
         struct blob_id sub;
         json_t *meta = NULL;
         snprintf(dir, sizeof(dir), "db%04zu", i + 1);
-        if ((r = dump_database(&d, dbs[i], dir, &sub, &meta)) != 0)
+        if ((r = dump_database_attempts(&d, dbs[i], dir, &sub, &meta)) != 0)
             break;
         add_dir(&root, dir, &sub, d.now);
         json_array_append_new(arr, meta);
