@@ -13,25 +13,18 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void
-init_curl(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-void
+int
 remote_global_init(void)
 {
-    pthread_once(&curl_once, init_curl);
+    return curl_lib_load();
 }
 
 CURL *
 remote_easy(const struct stor_params *p)
 {
     CURL *c;
-    remote_global_init();
+    if (remote_global_init() != 0)
+        return NULL;
     c = curl_easy_init();
     if (c)
         remote_easy_defaults(c, p);

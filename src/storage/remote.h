@@ -13,13 +13,16 @@
 
 #include <curl/curl.h>
 
+#include "storage/curl_lib.h" /* after curl.h: the curl calls go to the loaded library */
 #include "storage/storage.h"
 #include "util/buf.h"
 
-/* curl_global_init, once per process. */
-void remote_global_init(void);
+/* libcurl loaded and initialized, once per process (curl_lib.h); 0 or an error saying what
+ * is missing. Backends call it when they open. */
+int remote_global_init(void);
 
-/* A new easy handle with drkit's defaults (timeouts, no signals, TLS trust). */
+/* A new easy handle with drkit's defaults (timeouts, no signals, TLS trust); NULL when curl
+ * cannot make one (or was never loaded). */
 CURL *remote_easy(const struct stor_params *p);
 /* The same defaults on a handle (after curl_easy_reset). */
 void remote_easy_defaults(CURL *c, const struct stor_params *p);

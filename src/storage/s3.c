@@ -932,6 +932,8 @@ s3_open(void **out, const char *location, const struct stor_params *p)
                      "section, or $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY");
         return DRK_ECONFIG;
     }
+    if (remote_global_init() != 0)
+        return drk_err_code();
     s = xcalloc(1, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
     s->bucket = xstrndup(rest, blen);

@@ -756,8 +756,7 @@ xfer_open(void **out, const char *location, const struct stor_params *p)
 
     pthread_mutex_init(&x->mu, NULL);
     snprintf(x->token, sizeof(x->token), "%08x", randombytes_random());
-    remote_global_init();
-    if ((r = parse_location(x, location)) != 0)
+    if ((r = remote_global_init()) != 0 || (r = parse_location(x, location)) != 0)
         goto fail;
     if (p->login_password && *p->login_password) {
         if (x->password) {

@@ -10,6 +10,7 @@
 
 #include "engine/saver.h"
 #include "repo/tree.h"
+#include "source/pg/archive_lib.h" /* after archive.h: the calls go to the loaded library */
 #include "source/pg/conn.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -430,7 +431,8 @@ pgbase_backup(struct saver *saver, const struct pgbase_opts *o, struct pgbase_pr
     buf_init(&b.label, 1024);
     buf_init(&b.manifest, 0);
 
-    if ((r = system_identifier(o->target, sysid, sizeof(sysid))) != 0)
+    if ((r = archive_lib_load()) != 0 ||
+        (r = system_identifier(o->target, sysid, sizeof(sysid))) != 0)
         goto out;
     if ((r = pgconn_conninfo_child(o->target, NULL, &ci)) != 0)
         goto out;
