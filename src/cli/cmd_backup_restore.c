@@ -426,6 +426,15 @@ cmd_backup_restore(struct app *app, int argc, char **argv)
         goto out;
     }
     if (physical) {
+        if (rc.database) {
+            r = cli_usage_error(restore_usage,
+                                "snapshot '%s': a physical backup restores the whole cluster, "
+                                "every database of it (drop --database=%s; to take one database "
+                                "from it, start a server on the restored directory and pg_dump "
+                                "that database)",
+                                s->name, rc.database);
+            goto out;
+        }
         if (rc.force) {
             r = cli_usage_error(restore_usage,
                                 "snapshot '%s' holds a physical backup: it is "

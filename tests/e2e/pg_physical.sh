@@ -14,8 +14,8 @@
 #     cluster), and the next restore removes its staging directory and completes
 #   - a base backup whose replication connection is cut (max-rate slows it down) fails with
 #     pg_basebackup's words and records no snapshot
-#   - refused, writing nothing: a non-empty directory, --table or --force on a physical-only
-#     snapshot, --physical on a logical-only one; a failing pg_basebackup (replication refused
+#   - refused, writing nothing: a non-empty directory, --table, --force or --database on a
+#     physical-only snapshot, --physical on a logical-only one; a failing pg_basebackup (replication refused
 #     by pg_hba) fails the backup with its own words and records no snapshot
 #   - check --read-data passes
 . "$DRKIT_TESTS/lib/common.sh"
@@ -107,7 +107,10 @@ run_drkit 2 --config="$T/conf" backup restore "$snap1" --database-only --force -
 [ ! -e "$T/x" ] || fail "a refused restore created its directory"
 run_drkit 2 --config="$T/conf" backup restore "$snap1" --database-only
 grep -q "data-directory" "$T/err" || fail "a physical restore without a directory: $(cat "$T/err")"
-ok "non-empty directory, --table, --force and no directory are refused"
+run_drkit 2 --config="$T/conf" backup restore "$snap1" --database-only --database=shop --target="$T/x"
+grep -q "whole cluster" "$T/err" || fail "--database with a physical restore: $(cat "$T/err")"
+[ ! -e "$T/x" ] || fail "a refused restore created its directory"
+ok "non-empty directory, --table, --force, --database and no directory are refused"
 
 # --- a restore killed midway leaves nothing a server would start on; the next one finishes ------
 pg_scratch_dir
@@ -118,8 +121,15 @@ for round in 1 2 3 4 5 6; do
     DRKIT_THREADS=1 "$DRKIT" --config="$T/conf" backup restore "$snap1" --database-only \
         --target="$K" --quiet >/dev/null 2>&1 &
     pid=$!
-    ms=$((50 + RANDOM % 1200)) # a whole restore takes about a second here
-    sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
+    # once it writes files (its start takes longer on a loaded machine), at a random moment of
+    # the next 0.4 s (a whole restore takes about a second here)
+    for _ in $(seq 200); do
+        [ -n "$(find "$K" -path '*/.drkit-restore-*/*' -type f 2>/dev/null | head -n 1)" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    ms=$((RANDOM % 400))
+    sleep "0.$(printf %03d "$ms")"
     kill -9 "$pid" 2>/dev/null || true
     rc=0
     wait "$pid" 2>/dev/null || rc=$?

@@ -179,7 +179,12 @@ pgconn_connect(const struct pgconn_target *t, const char *db, PGconn **out)
 
     if ((r = pgconn_conninfo(t, db, &ci)) != 0)
         return r;
-    c = PQconnectdb(ci);
+    {
+        /* "drkit" in pg_stat_activity unless the conninfo names the application itself */
+        const char *const keys[] = { "dbname", "fallback_application_name", NULL };
+        const char *const vals[] = { ci, "drkit", NULL };
+        c = PQconnectdbParams(keys, vals, 1);
+    }
     free(ci);
     if (PQstatus(c) != CONNECTION_OK) {
         const char *msg = PQerrorMessage(c);

@@ -424,6 +424,10 @@ copy_table_split(struct dumper *d, PGconn *c, const char *db, const char *snapsh
     }
     /* the first failure is the one reported: the second half's when it stopped the first */
     r = beside_finish(&h.job, stopped_by_second ? 0 : r);
+    /* a second half that could not join the snapshot: the first connection, which exports
+     * it, has ended (its own error may not have reached it yet when it stopped) */
+    if (r && stopped_by_second && strstr(drk_err_msg(), "invalid snapshot identifier"))
+        drk_err_wrap(r, "the backup's connection to database '%s' ended", db);
     /* a second half that failed after the first half was read may have lost the snapshot
      * with the first connection (whose transaction exports it): then that is the cause */
     if (r && first_ok) {
