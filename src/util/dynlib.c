@@ -19,6 +19,7 @@ dynlib_load(const char *soname, const struct dynlib_sym *syms, size_t n, char *e
         void *sym = dlsym(lib, syms[i].name);
         if (!sym) {
             snprintf(err, errlen, "%s has no %s (too old a version?)", soname, syms[i].name);
+            dlclose(lib);
             return -1;
         }
         /* ISO C has no conversion between object and function pointers; POSIX makes the

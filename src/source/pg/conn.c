@@ -181,8 +181,8 @@ pgconn_connect(const struct pgconn_target *t, const char *db, PGconn **out)
         return r;
     {
         /* "drkit" in pg_stat_activity unless the conninfo names the application itself */
-        const char *const keys[] = { "dbname", "fallback_application_name", NULL };
-        const char *const vals[] = { ci, "drkit", NULL };
+        const char *const keys[] = { "fallback_application_name", "dbname", NULL };
+        const char *const vals[] = { "drkit", ci, NULL };
         c = PQconnectdbParams(keys, vals, 1);
     }
     free(ci);

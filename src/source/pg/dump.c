@@ -140,7 +140,8 @@ run_pg_dump(struct dumper *d, unsigned ctx, const char *db, const char *snapshot
     argv[n++] = ci;
     argv[n] = NULL;
     r = dump_program(d, ctx, argv, ids, size);
-    if (r && strstr(drk_err_msg(), "LOCK TABLE") && strstr(drk_err_msg(), "timeout"))
+    /* (the statement's text is never translated, the server's message may be) */
+    if (r && strstr(drk_err_msg(), "LOCK TABLE"))
         atomic_store(&d->lock_conflict, true);
     if (r)
         drk_err_wrap(r, "pg_dump --section=%s of database '%s'", section, db);
@@ -176,7 +177,8 @@ copy_query(struct dumper *d, PGconn *c, unsigned ctx, const char *sql, const cha
     int n, r = 0, rf;
 
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
-        r = drk_err_set(DRK_EIO, "PostgreSQL: %s(in: %.80s)", PQresultErrorMessage(res), sql);
+        r = drk_err_set(DRK_EIO, "COPY of %s: PostgreSQL: %s", qualified,
+                        PQresultErrorMessage(res));
         PQclear(res);
         return r;
     }
@@ -368,14 +370,22 @@ copy_second_half(void *arg, unsigned ctx)
     struct copy_half *h = arg;
     char *set = xasprintf("SET TRANSACTION SNAPSHOT '%s'", h->snapshot);
     PGconn *c = NULL;
-    int r;
-    if ((r = pgconn_connect(h->d->o->target, h->db, &c)) == 0 &&
-        (r = pgconn_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")) == 0 &&
-        (r = pgconn_exec(c, set)) == 0 && (r = lock_nowait(c, h->qualified)) == 0)
-        r = copy_query(h->d, c, ctx, h->sql, h->qualified, &h->stop, &h->ids, &h->size, &h->rows);
-    if (r == 1) {
+    int r = 0;
+    /* a connection refused (max_connections, a role's limit) or a lock not free: the first
+     * connection reads this half after its own */
+    if (pgconn_connect(h->d->o->target, h->db, &c) != 0 ||
+        pgconn_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") != 0 ||
+        pgconn_exec(c, set) != 0 || pgconn_exec(c, "SET synchronize_seqscans = off") != 0 ||
+        (r = lock_nowait(c, h->qualified)) != 0) {
+        if (r != 1)
+            log_debug("the second half of table %s is read by the first connection: %s",
+                      h->qualified, drk_err_msg());
         h->stepped_back = true;
         r = 0;
+    } else if ((r = pgconn_exec(c, "SET lock_timeout = '1s'")) == 0) {
+        /* its indexes and TOAST table are locked as the COPY runs: a wait there would be
+         * the same deadlock as the table's, so it ends the backup after a second instead */
+        r = copy_query(h->d, c, ctx, h->sql, h->qualified, &h->stop, &h->ids, &h->size, &h->rows);
     }
     if (r)
         drk_err_wrap(r, "the second half of table %s (its own connection)", h->qualified);
@@ -424,10 +434,6 @@ copy_table_split(struct dumper *d, PGconn *c, const char *db, const char *snapsh
     }
     /* the first failure is the one reported: the second half's when it stopped the first */
     r = beside_finish(&h.job, stopped_by_second ? 0 : r);
-    /* a second half that could not join the snapshot: the first connection, which exports
-     * it, has ended (its own error may not have reached it yet when it stopped) */
-    if (r && stopped_by_second && strstr(drk_err_msg(), "invalid snapshot identifier"))
-        drk_err_wrap(r, "the backup's connection to database '%s' ended", db);
     /* a second half that failed after the first half was read may have lost the snapshot
      * with the first connection (whose transaction exports it): then that is the cause */
     if (r && first_ok) {
@@ -624,7 +630,10 @@ dump_database(struct dumper *d, const char *db, const char *dirname, struct blob
             r = copy_table_split(d, c, db, snapshot, qualified, (const char *)collist.data,
                                  strtoull(PQgetvalue(res, i, 5), NULL, 10), &ids, &size, &rows);
         } else {
-            char *sql = xasprintf("COPY %s (%s) TO STDOUT", qualified, (const char *)collist.data);
+            /* (a table without columns: "()" would be a syntax error) */
+            char *sql = collist.len ? xasprintf("COPY %s (%s) TO STDOUT", qualified,
+                                                (const char *)collist.data)
+                                    : xasprintf("COPY %s TO STDOUT", qualified);
             r = copy_query(d, c, d->o->ctx, sql, qualified, NULL, &ids, &size, &rows);
             free(sql);
         }
@@ -694,8 +703,9 @@ dump_database_attempts(struct dumper *d, const char *db, const char *dirname,
                        struct blob_id *tree_out, json_t **meta_out)
 {
     struct pgdump_progress *p = d->prog;
+    /* (bytes is shared with the globals job beside: left to count on) */
     uint64_t tables = atomic_load(&p->tables), total = atomic_load(&p->tables_total);
-    uint64_t rows = atomic_load(&p->rows), bytes = atomic_load(&p->bytes);
+    uint64_t rows = atomic_load(&p->rows);
     int r;
     for (int attempt = 1;; attempt++) {
         atomic_store(&d->lock_conflict, false);
@@ -709,8 +719,9 @@ dump_database_attempts(struct dumper *d, const char *db, const char *dirname,
         atomic_store(&p->tables, tables);
         atomic_store(&p->tables_total, total);
         atomic_store(&p->rows, rows);
-        atomic_store(&p->bytes, bytes);
         usleep(500 * 1000); /* let the waiting change take its lock first */
+        if (sig_interrupted())
+            return r;
     }
 }
 
